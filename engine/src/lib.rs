@@ -1,12 +1,22 @@
 //! The waap engine: every decision the filter makes, with no proxy-wasm dependency.
 //!
-//! The filter hands the engine a validated bundle once per VM ([`Engine::load`]) and a
+//! The filter hands the engine a bundle once per VM ([`Engine::load`]) and starts a
 //! [`Transaction`] per request; the engine reaches the outside world only through the
 //! [`Host`] trait, so everything here is tested natively with `cargo test`.
 
+pub mod detect;
+pub mod engine;
+pub mod eval;
 pub mod host;
+pub mod log;
+pub mod matcher;
+pub(crate) mod operator;
 pub mod parse;
 pub mod program;
+pub mod request;
 pub mod transform;
 
-pub use host::Host;
+pub use engine::{Engine, LoadError};
+pub use eval::{Transaction, Verdict};
+pub use host::{Host, LogLevel};
+pub use request::RequestHead;

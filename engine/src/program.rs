@@ -243,6 +243,10 @@ pub enum Collection {
     MatchedVarsNames,
     /// UNIQUE_ID: the request id.
     UniqueId,
+    /// RULE: the current rule's `id`, `msg`, `severity`, `logdata` (macros only).
+    Rule,
+    /// The path without the query, exactly as received (YAML `raw_path`).
+    RequestPathRaw,
     /// DURATION and other values we do not model are never selected; kept for errors.
     Env,
 }

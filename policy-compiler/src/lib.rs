@@ -1,1 +1,67 @@
-//! waapc library
+//! `waapc`, the waap policy compiler: frontends (YAML; SecLang and OpenAPI to come) lower
+//! policies into one IR ([`waap_engine::program::Program`]), passes check it, and the
+//! backend builds DFAs and writes a checksummed bundle.
+
+pub mod backend;
+pub mod error;
+pub mod inspect;
+pub mod yaml;
+
+use std::path::Path;
+use std::time::Instant;
+
+use waap_bundle::Meta;
+
+pub use error::{PolicyError, PolicyErrors};
+
+/// The compiler's name in bundle metadata.
+pub const COMPILER: &str = "waapc";
+/// The compiler's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A compiled policy.
+pub struct Compiled {
+    /// The bundle bytes.
+    pub bundle: Vec<u8>,
+    /// The revision written into it.
+    pub revision: String,
+    /// Rules compiled.
+    pub rules: usize,
+    /// Backend figures.
+    pub stats: backend::BackendStats,
+    /// Milliseconds for the whole compile.
+    pub compile_ms: u128,
+}
+
+/// Reads and compiles a policy file.
+pub fn compile_file(path: &Path) -> Result<Compiled, PolicyErrors> {
+    let name = path.display().to_string();
+    let src = std::fs::read_to_string(path).map_err(|e| PolicyError::new(&name, format!("cannot read: {e}")))?;
+    compile_str(&name, &src)
+}
+
+/// Compiles policy source text; `file` names it in errors.
+pub fn compile_str(file: &str, src: &str) -> Result<Compiled, PolicyErrors> {
+    let start = Instant::now();
+    let mut fe = yaml::parse(file, src)?;
+    let revision = fe.revision.clone().unwrap_or_else(|| format!("{:016x}", fnv1a64(src.as_bytes())));
+    let meta = Meta {
+        compiler: COMPILER.into(),
+        compiler_version: VERSION.into(),
+        revision: revision.clone(),
+        extra: vec![("source".into(), file.into())],
+    };
+    let (bundle, stats) =
+        backend::emit(&mut fe.program, &fe.backend, &meta).map_err(|msg| PolicyError::new(file, msg))?;
+    Ok(Compiled { bundle, revision, rules: fe.program.rules.len(), stats, compile_ms: start.elapsed().as_millis() })
+}
+
+/// FNV-1a, 64 bit: a stable content hash for default revision ids.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}

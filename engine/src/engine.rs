@@ -1,0 +1,200 @@
+//! Loading a bundle into an immutable [`Engine`], once per VM.
+
+use core::fmt;
+
+use waap_bundle::{Bundle, BundleError, Meta};
+
+use crate::matcher::{LiteralMatcher, Matcher, MatcherError};
+use crate::program::{Program, PROGRAM_VERSION};
+
+/// The bundle bytes, kept alive for the DFAs that point into them.
+enum Storage {
+    /// The buffer as handed over (its start was 8-byte aligned).
+    Bytes(#[allow(dead_code)] Vec<u8>),
+    /// An aligned copy of a misaligned buffer.
+    Words(#[allow(dead_code)] Vec<u64>),
+}
+
+/// Why a bundle could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// The container is invalid (truncated, corrupted, wrong version...).
+    Bundle(BundleError),
+    /// The PROGRAM section does not decode or has the wrong IR version.
+    Program(String),
+    /// A regex or literal set could not be built.
+    Matcher(MatcherError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Bundle(e) => write!(f, "invalid bundle: {e}"),
+            LoadError::Program(e) => write!(f, "invalid bundle: section PROGRAM: {e}"),
+            LoadError::Matcher(e) => write!(f, "invalid bundle: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A loaded, validated policy: the program plus its matchers. Immutable; shared by all
+/// requests of a VM.
+pub struct Engine {
+    // Field order matters: `matchers` borrows from `_storage` and must be dropped first
+    // (fields drop in declaration order).
+    pub(crate) matchers: Vec<Matcher<'static>>,
+    pub(crate) literals: Vec<LiteralMatcher>,
+    pub(crate) program: Program,
+    /// Rule indices per phase (index 1..=5).
+    pub(crate) phase_rules: [Vec<u32>; 6],
+    meta: Meta,
+    bundle_len: usize,
+    dfa_count: usize,
+    _storage: Storage,
+}
+
+impl Engine {
+    /// Validates `bytes` as a bundle and builds the engine. The buffer is used in place when
+    /// it is 8-byte aligned, otherwise copied once into aligned storage.
+    pub fn load(bytes: Vec<u8>) -> Result<Engine, LoadError> {
+        let storage = if (bytes.as_ptr() as usize) % 8 == 0 {
+            Storage::Bytes(bytes)
+        } else {
+            let mut words = vec![0u64; bytes.len().div_ceil(8)];
+            for (w, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
+                let mut a = [0u8; 8];
+                a[..chunk.len()].copy_from_slice(chunk);
+                *w = u64::from_ne_bytes(a);
+            }
+            let len = bytes.len();
+            drop(bytes);
+            return Self::load_storage(Storage::Words(words), len);
+        };
+        let len = match &storage {
+            Storage::Bytes(b) => b.len(),
+            Storage::Words(_) => 0,
+        };
+        Self::load_storage(storage, len)
+    }
+
+    fn load_storage(storage: Storage, len: usize) -> Result<Engine, LoadError> {
+        let slice: &[u8] = match &storage {
+            Storage::Bytes(b) => b.as_slice(),
+            // SAFETY: u64 storage viewed as bytes; `len <= 8 * words.len()`.
+            Storage::Words(w) => unsafe { core::slice::from_raw_parts(w.as_ptr().cast::<u8>(), len) },
+        };
+        // SAFETY: `slice` points into the heap allocation owned by `storage`, which moves
+        // into the returned `Engine` without reallocating and is never mutated. Every
+        // borrower (`matchers`) is a field of that `Engine`, declared before `_storage`, so
+        // it is dropped first, and nothing hands out a `'static` reference: accessors tie
+        // borrows to `&self`.
+        let slice: &'static [u8] = unsafe { core::mem::transmute::<&[u8], &'static [u8]>(slice) };
+        let bundle = Bundle::parse(slice).map_err(LoadError::Bundle)?;
+        let program: Program = postcard::from_bytes(bundle.program())
+            .map_err(|e| LoadError::Program(format!("does not decode: {e}")))?;
+        if program.version != PROGRAM_VERSION {
+            return Err(LoadError::Program(format!(
+                "program IR version {} but this filter reads {PROGRAM_VERSION}: recompile the policy with a matching waapc",
+                program.version
+            )));
+        }
+        let dfas: Vec<&'static [u8]> = bundle.dfas().collect();
+        let matchers = program
+            .regexes
+            .iter()
+            .enumerate()
+            .map(|(i, def)| Matcher::build(i, def, &dfas))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(LoadError::Matcher)?;
+        let literals = program
+            .literal_sets
+            .iter()
+            .enumerate()
+            .map(|(i, set)| LiteralMatcher::build(i, set))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(LoadError::Matcher)?;
+        let mut phase_rules: [Vec<u32>; 6] = Default::default();
+        for (i, rule) in program.rules.iter().enumerate() {
+            let p = rule.phase.clamp(1, 5) as usize;
+            phase_rules[p].push(i as u32);
+        }
+        validate_references(&program)?;
+        Ok(Engine {
+            matchers,
+            literals,
+            meta: bundle.meta.clone(),
+            bundle_len: len,
+            dfa_count: dfas.len(),
+            program,
+            phase_rules,
+            _storage: storage,
+        })
+    }
+
+    /// Who compiled the bundle, and its policy revision.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// A one-line summary for the load log.
+    pub fn summary(&self) -> String {
+        format!(
+            "revision={} compiler={} {} rules={} regexes={} dfas={} lazy={} literal_sets={} bundle_bytes={} mode={:?}",
+            self.meta.revision,
+            self.meta.compiler,
+            self.meta.compiler_version,
+            self.program.rules.len(),
+            self.program.regexes.len(),
+            self.dfa_count,
+            self.matchers.iter().filter(|m| matches!(m, Matcher::Lazy(..))).count(),
+            self.program.literal_sets.len(),
+            self.bundle_len,
+            self.program.mode,
+        )
+    }
+}
+
+/// Checks every index the program holds, so evaluation never meets a dangling one.
+fn validate_references(p: &Program) -> Result<(), LoadError> {
+    use crate::program::{Operator, Selector};
+    let nre = p.regexes.len() as u32;
+    let nlit = p.literal_sets.len() as u32;
+    let nrules = p.rules.len() as u32;
+    for rule in &p.rules {
+        let bad = |what: String| LoadError::Program(format!("rule {}: {what}", rule.id));
+        if !(1..=5).contains(&rule.phase) {
+            return Err(bad(format!("phase {} is not 1..5", rule.phase)));
+        }
+        if let Some(s) = rule.actions.skip_after {
+            if s > nrules {
+                return Err(bad(format!("skipAfter target {s} past the last rule")));
+            }
+        }
+        for cond in core::iter::once(&rule.cond).chain(&rule.chain) {
+            match cond.operator {
+                Operator::Rx(i) if i >= nre => return Err(bad(format!("regex {i} does not exist"))),
+                Operator::Pm(i) if i >= nlit => return Err(bad(format!("literal set {i} does not exist"))),
+                Operator::ValidateByteRange(ref m) if m.len() != 32 => {
+                    return Err(bad("byte range map is not 32 bytes".into()))
+                }
+                _ => {}
+            }
+            for t in &cond.targets {
+                for s in core::iter::once(&t.selector).chain(&t.exclude) {
+                    if let Selector::Regex(i) = s {
+                        if *i >= nre {
+                            return Err(bad(format!("selector regex {i} does not exist")));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,699 @@
+//! Evaluating a program over one request: phases, rules, chains, actions, verdicts.
+
+use std::borrow::Cow;
+use std::ops::Deref;
+use std::collections::BTreeMap;
+
+use crate::engine::Engine;
+use crate::host::{Host, LogLevel};
+use crate::log::{self, MatchRecord};
+use crate::operator;
+use crate::program::{
+    Collection, Condition, Ctl, Disruptive, MacroPart, MacroString, Mode, Rule, Selector, SetVarOp, Target,
+};
+use crate::request::{BodyData, BodyProcessor, HeadData, RequestHead, ResponseData};
+
+/// The outcome of a phase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the request (or response) through.
+    Allow,
+    /// Stop it with this status; the ids of the rules that caused it, denying rule first.
+    Deny {
+        /// HTTP status to answer with.
+        status: u16,
+        /// Rule ids, the denying rule first.
+        rule_ids: Vec<u32>,
+    },
+}
+
+/// A value read from a collection: its name (for logs and MATCHED_VAR_NAME) and bytes.
+type Val<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// One request's evaluation state. `E` is how the transaction holds the engine: `&Engine`
+/// natively, `Rc<Engine>` in the filter (so a request outlives no borrow).
+pub struct Transaction<E: Deref<Target = Engine> + Clone> {
+    engine: E,
+    head: RequestHead,
+    hd: HeadData,
+    body: Option<BodyData>,
+    resp: ResponseData,
+    tx: BTreeMap<String, Vec<u8>>,
+    matched_var: (Vec<u8>, Vec<u8>),
+    matched_vars: Vec<(Vec<u8>, Vec<u8>)>,
+    removed_ids: Vec<(u32, u32)>,
+    removed_tags: Vec<String>,
+    removed_targets: Vec<(RuleRef, Target)>,
+    processor_override: Option<BodyProcessor>,
+    matches: Vec<MatchRecord>,
+    denied: Option<(u16, u32)>,
+    would_deny: Option<(u16, u32)>,
+    allowed: bool,
+    errors: u32,
+}
+
+#[derive(Clone, Debug)]
+enum RuleRef {
+    Id(u32),
+    Tag(String),
+}
+
+impl Engine {
+    /// Starts a transaction for a request, borrowing the engine.
+    pub fn transaction(&self, head: RequestHead) -> Transaction<&Engine> {
+        Transaction::new(self, head)
+    }
+}
+
+impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
+    /// Starts a transaction for a request on `engine`.
+    pub fn new(engine: E, head: RequestHead) -> Self {
+        let hd = HeadData::new(&head);
+        let mut tx = BTreeMap::new();
+        for (k, v) in &engine.program.tx_init {
+            tx.insert(k.to_ascii_lowercase(), v.as_bytes().to_vec());
+        }
+        Transaction {
+            engine,
+            head,
+            hd,
+            body: None,
+            resp: ResponseData::default(),
+            tx,
+            matched_var: Default::default(),
+            matched_vars: Vec::new(),
+            removed_ids: Vec::new(),
+            removed_tags: Vec::new(),
+            removed_targets: Vec::new(),
+            processor_override: None,
+            matches: Vec::new(),
+            denied: None,
+            would_deny: None,
+            allowed: false,
+            errors: 0,
+        }
+    }
+
+    /// Phase 1: request headers.
+    pub fn on_request_headers(&mut self, host: &dyn Host) -> Verdict {
+        self.run_phase(1, host)
+    }
+
+    /// Whether the filter should buffer the request body for phase 2.
+    pub fn wants_request_body(&self) -> bool {
+        self.engine.program.body.inspect && self.denied.is_none() && !self.allowed
+    }
+
+    /// The request body limit in bytes.
+    pub fn request_body_limit(&self) -> usize {
+        self.engine.program.body.limit as usize
+    }
+
+    /// Phase 2: the request body (empty when there is none). `truncated` says `body` is only
+    /// the first `request_body_limit()` bytes; the policy decides what that means.
+    pub fn on_request_body(&mut self, body: Vec<u8>, truncated: bool, host: &dyn Host) -> Verdict {
+        use crate::program::OverLimit;
+        if truncated && self.engine.program.body.over_limit == OverLimit::Block {
+            let status = 413;
+            if self.engine.program.mode == Mode::Block {
+                self.denied = Some((status, 0));
+                log::emit_limit(host, &self.head, status, "request body over the inspection limit");
+                return Verdict::Deny { status, rule_ids: vec![] };
+            }
+            log::emit_limit(host, &self.head, status, "request body over the inspection limit (monitor)");
+        }
+        let ct = self.header(b"content-type").unwrap_or_default().to_vec();
+        let processor = self.processor_override.unwrap_or_else(|| BodyProcessor::for_content_type(&ct));
+        self.body = Some(BodyData::new(body, truncated, processor, &ct));
+        self.run_phase(2, host)
+    }
+
+    /// Phase 3: response headers.
+    pub fn on_response_headers(&mut self, status: u16, headers: Vec<(String, Vec<u8>)>, host: &dyn Host) -> Verdict {
+        self.resp.status = status;
+        self.resp.headers = headers;
+        self.run_phase(3, host)
+    }
+
+    /// Whether the filter should buffer the response body for phase 4.
+    pub fn wants_response_body(&self) -> bool {
+        let b = &self.engine.program.body;
+        if !b.inspect_response || self.denied.is_some() || self.allowed {
+            return false;
+        }
+        let ct = self
+            .resp
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.to_ascii_lowercase())
+            .unwrap_or_default();
+        let mime = ct.split(|&c| c == b';').next().unwrap_or_default().trim_ascii();
+        b.response_mime_types.iter().any(|m| m.as_bytes() == mime)
+    }
+
+    /// Phase 4: the response body (a prefix up to the response limit).
+    pub fn on_response_body(&mut self, body: Vec<u8>, host: &dyn Host) -> Verdict {
+        self.resp.body = body;
+        self.run_phase(4, host)
+    }
+
+    /// Phase 5: logging. Call once at the end.
+    pub fn on_log(&mut self, host: &dyn Host) {
+        let _ = self.run_phase(5, host);
+    }
+
+    /// The rule matches recorded so far.
+    pub fn matches(&self) -> &[MatchRecord] {
+        &self.matches
+    }
+
+    /// Whether the request was denied (in block mode).
+    pub fn is_denied(&self) -> bool {
+        self.denied.is_some()
+    }
+
+    /// In monitor mode, the deny that would have happened: (status, rule id).
+    pub fn would_deny(&self) -> Option<(u16, u32)> {
+        self.would_deny
+    }
+
+    /// Evaluation errors seen (regex engine errors and the like).
+    pub fn errors(&self) -> u32 {
+        self.errors
+    }
+
+    /// The request head.
+    pub fn head(&self) -> &RequestHead {
+        &self.head
+    }
+
+    /// A TX variable (lowercase name), for tests and explain.
+    pub fn tx_var(&self, name: &str) -> Option<&[u8]> {
+        self.tx.get(&name.to_ascii_lowercase()).map(Vec::as_slice)
+    }
+
+    /// The JSON body of a denial.
+    pub fn deny_body(&self, rule_ids: &[u32]) -> String {
+        log::deny_body(rule_ids, &self.head.request_id)
+    }
+
+    fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.head
+            .headers
+            .iter()
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn run_phase(&mut self, phase: u8, host: &dyn Host) -> Verdict {
+        if self.allowed {
+            return Verdict::Allow;
+        }
+        if let Some((status, id)) = self.denied {
+            return Verdict::Deny { status, rule_ids: self.deny_ids(id) };
+        }
+        let engine_handle = self.engine.clone();
+        let engine: &Engine = &engine_handle;
+        let rules = match engine.phase_rules.get(phase as usize) {
+            Some(r) => r,
+            None => return Verdict::Allow,
+        };
+        let mut skip_to: Option<u32> = None;
+        for &ri in rules {
+            if let Some(t) = skip_to {
+                if ri < t {
+                    continue;
+                }
+                skip_to = None;
+            }
+            let Some(rule) = engine.program.rules.get(ri as usize) else { continue };
+            if self.is_removed(rule) {
+                continue;
+            }
+            if !self.eval_rule(rule, host) {
+                continue;
+            }
+            // The whole rule matched: actions.
+            for cond in core::iter::once(&rule.cond).chain(&rule.chain) {
+                for sv in &cond.setvars {
+                    self.setvar(rule, sv);
+                }
+            }
+            for sv in &rule.actions.setvars {
+                self.setvar(rule, sv);
+            }
+            for ctl in &rule.actions.ctls {
+                self.apply_ctl(ctl);
+            }
+            let disruptive = rule.actions.disruptive;
+            if rule.actions.log || disruptive == Disruptive::Deny {
+                let rec = self.record(rule, disruptive == Disruptive::Deny);
+                log::emit_match(host, &self.head, &rec, engine.program.mode);
+                self.matches.push(rec);
+            }
+            match disruptive {
+                Disruptive::Deny => {
+                    let status = rule.actions.status.unwrap_or(403);
+                    match engine.program.mode {
+                        Mode::Block => {
+                            self.denied = Some((status, rule.id));
+                            return Verdict::Deny { status, rule_ids: self.deny_ids(rule.id) };
+                        }
+                        Mode::Monitor => {
+                            if self.would_deny.is_none() {
+                                self.would_deny = Some((status, rule.id));
+                            }
+                        }
+                    }
+                }
+                Disruptive::Allow => {
+                    self.allowed = true;
+                    return Verdict::Allow;
+                }
+                Disruptive::Pass => {}
+            }
+            if let Some(t) = rule.actions.skip_after {
+                skip_to = Some(t);
+            }
+        }
+        Verdict::Allow
+    }
+
+    fn deny_ids(&self, first: u32) -> Vec<u32> {
+        let mut ids = vec![first];
+        for m in &self.matches {
+            if !ids.contains(&m.rule_id) {
+                ids.push(m.rule_id);
+            }
+        }
+        ids.retain(|&i| i != 0);
+        ids
+    }
+
+    fn is_removed(&self, rule: &Rule) -> bool {
+        self.removed_ids.iter().any(|&(a, b)| (a..=b).contains(&rule.id))
+            || self.removed_tags.iter().any(|t| rule.tags.iter().any(|rt| rt == t))
+    }
+
+    /// Evaluates every link; on success MATCHED_VAR(S) describe the last link's matches.
+    fn eval_rule(&mut self, rule: &Rule, host: &dyn Host) -> bool {
+        for cond in core::iter::once(&rule.cond).chain(&rule.chain) {
+            let (hits, errors) = self.eval_cond(rule, cond);
+            self.errors += errors;
+            if errors > 0 {
+                host.log(LogLevel::Warn, &format!("waap: rule {}: {errors} regex evaluation errors", rule.id));
+            }
+            let Some(last) = hits.last() else { return false };
+            self.matched_var = last.clone();
+            if cond.capture {
+                self.tx.insert("0".into(), last.1.clone());
+            }
+            self.matched_vars = hits;
+        }
+        true
+    }
+
+    /// Runs one condition over its targets; returns the matching (name, value) pairs.
+    fn eval_cond(&self, rule: &Rule, cond: &Condition) -> (Vec<(Vec<u8>, Vec<u8>)>, u32) {
+        let mut values: Vec<Val<'_>> = Vec::new();
+        if cond.targets.is_empty() {
+            values.push((Cow::Borrowed(b""), Cow::Borrowed(b"")));
+        }
+        for t in &cond.targets {
+            self.gather(rule, t, &mut values);
+        }
+        let mut hits = Vec::new();
+        let mut errors = 0;
+        for (name, value) in values {
+            let mut cur: Cow<'_, [u8]> = value;
+            let mut matched = false;
+            if cond.multi_match {
+                let (m, e) = self.test(cond, &cur);
+                errors += e;
+                matched |= m;
+            }
+            for t in &cond.transforms {
+                let next = match t.apply(&cur) {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(o) => Some(o),
+                };
+                if let Some(o) = next {
+                    cur = Cow::Owned(o);
+                    if cond.multi_match {
+                        let (m, e) = self.test(cond, &cur);
+                        errors += e;
+                        matched |= m;
+                    }
+                }
+            }
+            if !cond.multi_match || cond.transforms.is_empty() {
+                let (m, e) = self.test(cond, &cur);
+                errors += e;
+                matched |= m;
+            }
+            if matched {
+                hits.push((name.into_owned(), cur.into_owned()));
+            }
+        }
+        (hits, errors)
+    }
+
+    fn test(&self, cond: &Condition, value: &[u8]) -> (bool, u32) {
+        match operator::run(self, &cond.operator, value) {
+            Ok(m) => (m != cond.negated, 0),
+            Err(()) => (false, 1),
+        }
+    }
+
+    /// Appends the values `t` selects.
+    fn gather<'a>(&'a self, rule: &Rule, t: &Target, out: &mut Vec<Val<'a>>) {
+        let start = out.len();
+        self.collection(t.collection, out);
+        // Keep only selected members, minus exclusions (static and ctl-removed).
+        let removed: Vec<&Target> = self
+            .removed_targets
+            .iter()
+            .filter(|(r, rt)| {
+                rt.collection == t.collection
+                    && match r {
+                        RuleRef::Id(id) => *id == rule.id,
+                        RuleRef::Tag(tag) => rule.tags.iter().any(|x| x == tag),
+                    }
+            })
+            .map(|(_, rt)| rt)
+            .collect();
+        let mut i = start;
+        while i < out.len() {
+            let key = key_of(&out[i].0);
+            let keep = self.selects(&t.selector, key)
+                && !t.exclude.iter().any(|s| self.selects(s, key))
+                && !removed.iter().any(|rt| self.selects(&rt.selector, key));
+            if keep {
+                i += 1;
+            } else {
+                out.remove(i);
+            }
+        }
+        if t.count {
+            let n = out.len() - start;
+            out.truncate(start);
+            out.push((Cow::Owned(collection_name(t.collection).as_bytes().to_vec()), Cow::Owned(n.to_string().into_bytes())));
+        }
+    }
+
+    fn selects(&self, s: &Selector, key: &[u8]) -> bool {
+        match s {
+            Selector::All => true,
+            Selector::Key(k) => key.eq_ignore_ascii_case(k.as_bytes()),
+            Selector::Regex(i) => self
+                .engine
+                .matchers
+                .get(*i as usize)
+                .and_then(|m| m.is_match(key).ok())
+                .unwrap_or(false),
+        }
+    }
+
+    /// Every member of a collection, named `COLL:key` (or `COLL` for scalars).
+    fn collection<'a>(&'a self, c: Collection, out: &mut Vec<Val<'a>>) {
+        use Collection::*;
+        let named = |prefix: &str, key: &[u8]| -> Cow<'a, [u8]> {
+            let mut n = Vec::with_capacity(prefix.len() + 1 + key.len());
+            n.extend_from_slice(prefix.as_bytes());
+            n.push(b':');
+            n.extend_from_slice(key);
+            Cow::Owned(n)
+        };
+        let scalar = |v: Cow<'a, [u8]>| -> Val<'a> { (Cow::Borrowed(collection_name(c).as_bytes()), v) };
+        let body = self.body.as_ref();
+        let post: &[(Vec<u8>, Vec<u8>)] = body.map(|b| b.args_post.as_slice()).unwrap_or_default();
+        match c {
+            Args | ArgsGet | ArgsPost => {
+                if c != ArgsPost {
+                    out.extend(self.hd.args_get.iter().map(|(k, v)| (named("ARGS", k), Cow::Borrowed(v.as_slice()))));
+                }
+                if c != ArgsGet {
+                    out.extend(post.iter().map(|(k, v)| (named("ARGS", k), Cow::Borrowed(v.as_slice()))));
+                }
+            }
+            ArgsNames | ArgsGetNames | ArgsPostNames => {
+                if c != ArgsPostNames {
+                    out.extend(self.hd.args_get.iter().map(|(k, _)| (named("ARGS_NAMES", k), Cow::Borrowed(k.as_slice()))));
+                }
+                if c != ArgsGetNames {
+                    out.extend(post.iter().map(|(k, _)| (named("ARGS_NAMES", k), Cow::Borrowed(k.as_slice()))));
+                }
+            }
+            ArgsCombinedSize => {
+                let n: usize = self.hd.args_get.iter().chain(post).map(|(k, v)| k.len() + v.len()).sum();
+                out.push(scalar(Cow::Owned(n.to_string().into_bytes())));
+            }
+            RequestCookies => out.extend(
+                self.hd.cookies.iter().map(|(k, v)| (named("REQUEST_COOKIES", k), Cow::Borrowed(v.as_slice()))),
+            ),
+            RequestCookiesNames => out.extend(
+                self.hd.cookies.iter().map(|(k, _)| (named("REQUEST_COOKIES_NAMES", k), Cow::Borrowed(k.as_slice()))),
+            ),
+            RequestHeaders => out.extend(
+                self.head
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (named("REQUEST_HEADERS", k.as_bytes()), Cow::Borrowed(v.as_slice()))),
+            ),
+            RequestHeadersNames => out.extend(
+                self.head
+                    .headers
+                    .iter()
+                    .map(|(k, _)| (named("REQUEST_HEADERS_NAMES", k.as_bytes()), Cow::Borrowed(k.as_bytes()))),
+            ),
+            RequestFilename => out.push(scalar(Cow::Borrowed(&self.hd.filename))),
+            RequestBasename => out.push(scalar(Cow::Borrowed(&self.hd.basename))),
+            RequestUri => out.push(scalar(Cow::Borrowed(&self.hd.uri_decoded))),
+            RequestUriRaw => out.push(scalar(Cow::Borrowed(&self.head.uri))),
+            RequestPathRaw => out.push(scalar(Cow::Borrowed(&self.hd.path_raw))),
+            RequestLine => out.push(scalar(Cow::Borrowed(&self.hd.request_line))),
+            RequestMethod => out.push(scalar(Cow::Borrowed(self.head.method.as_bytes()))),
+            RequestProtocol => out.push(scalar(Cow::Borrowed(self.head.protocol.as_bytes()))),
+            QueryString => out.push(scalar(Cow::Borrowed(&self.hd.query))),
+            RequestBody => {
+                if let Some(b) = body {
+                    out.push(scalar(Cow::Borrowed(&b.raw)));
+                }
+            }
+            RequestBodyLength => {
+                let n = body.map(|b| b.raw.len()).unwrap_or(0);
+                out.push(scalar(Cow::Owned(n.to_string().into_bytes())));
+            }
+            Xml => {
+                if let Some(b) = body {
+                    out.extend(b.xml_texts.iter().map(|v| (named("XML", b"/*"), Cow::Borrowed(v.as_slice()))));
+                    out.extend(b.xml_attrs.iter().map(|v| (named("XML", b"//@*"), Cow::Borrowed(v.as_slice()))));
+                }
+            }
+            Files => {
+                if let Some(b) = body {
+                    out.extend(b.files.iter().map(|(f, n, _)| (named("FILES", f), Cow::Borrowed(n.as_slice()))));
+                }
+            }
+            FilesNames => {
+                if let Some(b) = body {
+                    out.extend(b.files.iter().map(|(f, _, _)| (named("FILES_NAMES", f), Cow::Borrowed(f.as_slice()))));
+                }
+            }
+            FilesCombinedSize => {
+                let n: usize = body.map(|b| b.files.iter().map(|f| f.2).sum()).unwrap_or(0);
+                out.push(scalar(Cow::Owned(n.to_string().into_bytes())));
+            }
+            MultipartPartHeaders => {
+                if let Some(b) = body {
+                    out.extend(
+                        b.part_headers
+                            .iter()
+                            .map(|(k, v)| (named("MULTIPART_PART_HEADERS", k), Cow::Borrowed(v.as_slice()))),
+                    );
+                }
+            }
+            ReqbodyProcessor => {
+                let p = body
+                    .map(|b| b.processor)
+                    .or(self.processor_override)
+                    .unwrap_or_else(|| BodyProcessor::for_content_type(self.header(b"content-type").unwrap_or_default()));
+                out.push(scalar(Cow::Borrowed(p.name().as_bytes())));
+            }
+            ReqbodyError => {
+                let e = body.is_some_and(|b| b.error);
+                out.push(scalar(Cow::Borrowed(if e { b"1" } else { b"0" })));
+            }
+            ResponseHeaders => out.extend(
+                self.resp
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (named("RESPONSE_HEADERS", k.as_bytes()), Cow::Borrowed(v.as_slice()))),
+            ),
+            ResponseBody => out.push(scalar(Cow::Borrowed(&self.resp.body))),
+            ResponseStatus => out.push(scalar(Cow::Owned(self.resp.status.to_string().into_bytes()))),
+            RemoteAddr => out.push(scalar(Cow::Borrowed(self.head.remote_addr.as_bytes()))),
+            Tx => out.extend(self.tx.iter().map(|(k, v)| (named("TX", k.as_bytes()), Cow::Borrowed(v.as_slice())))),
+            MatchedVar => out.push(scalar(Cow::Borrowed(&self.matched_var.1))),
+            MatchedVarName => out.push(scalar(Cow::Borrowed(&self.matched_var.0))),
+            MatchedVars => out.extend(self.matched_vars.iter().map(|(k, v)| (named("MATCHED_VARS", k), Cow::Borrowed(v.as_slice())))),
+            MatchedVarsNames => out.extend(
+                self.matched_vars.iter().map(|(k, _)| (named("MATCHED_VARS_NAMES", k), Cow::Borrowed(k.as_slice()))),
+            ),
+            UniqueId => out.push(scalar(Cow::Borrowed(self.head.request_id.as_bytes()))),
+            Rule | Env => {}
+        }
+    }
+
+    /// Expands `%{...}` macros.
+    pub(crate) fn expand<'a>(&'a self, m: &'a MacroString, rule: Option<&Rule>) -> Cow<'a, [u8]> {
+        if let [MacroPart::Lit(l)] = m.parts.as_slice() {
+            return Cow::Borrowed(l);
+        }
+        let mut out = Vec::new();
+        for p in &m.parts {
+            match p {
+                MacroPart::Lit(l) => out.extend_from_slice(l),
+                MacroPart::Var(Collection::Rule, key) => {
+                    if let Some(r) = rule {
+                        match key.as_deref() {
+                            Some("id") => out.extend_from_slice(r.id.to_string().as_bytes()),
+                            Some("msg") => {
+                                if let Some(msg) = &r.msg {
+                                    out.extend_from_slice(&self.expand(msg, None));
+                                }
+                            }
+                            Some("severity") => {
+                                out.extend_from_slice(r.severity.map(|s| s.to_string()).unwrap_or_default().as_bytes())
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                MacroPart::Var(c, key) => {
+                    let t = Target {
+                        collection: *c,
+                        selector: key.clone().map(Selector::Key).unwrap_or_default(),
+                        count: false,
+                        exclude: vec![],
+                    };
+                    let mut vals = Vec::new();
+                    self.collection(t.collection, &mut vals);
+                    if let Some((_, v)) = vals.into_iter().find(|(n, _)| self.selects(&t.selector, key_of(n))) {
+                        out.extend_from_slice(&v);
+                    }
+                }
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    fn setvar(&mut self, rule: &Rule, sv: &crate::program::SetVar) {
+        let name = self.expand(&sv.name, Some(rule)).to_ascii_lowercase();
+        let name = String::from_utf8_lossy(name.strip_prefix(b"tx.").unwrap_or(&name)).into_owned();
+        let value = self.expand(&sv.value, Some(rule)).into_owned();
+        match sv.op {
+            SetVarOp::Set => {
+                self.tx.insert(name, value);
+            }
+            SetVarOp::Add | SetVarOp::Sub => {
+                let old = self.tx.get(&name).map(|v| operator::atoi(v)).unwrap_or(0);
+                let d = operator::atoi(&value);
+                let new = if sv.op == SetVarOp::Add { old.saturating_add(d) } else { old.saturating_sub(d) };
+                self.tx.insert(name, new.to_string().into_bytes());
+            }
+            SetVarOp::Delete => {
+                self.tx.remove(&name);
+            }
+        }
+    }
+
+    fn apply_ctl(&mut self, ctl: &Ctl) {
+        match ctl {
+            Ctl::RuleRemoveById(a, b) => self.removed_ids.push((*a, *b)),
+            Ctl::RuleRemoveByTag(t) => self.removed_tags.push(t.clone()),
+            Ctl::RuleRemoveTargetById(id, t) => self.removed_targets.push((RuleRef::Id(*id), t.clone())),
+            Ctl::RuleRemoveTargetByTag(tag, t) => self.removed_targets.push((RuleRef::Tag(tag.clone()), t.clone())),
+            Ctl::RequestBodyProcessor(p) => self.processor_override = BodyProcessor::from_name(p),
+            Ctl::ForceRequestBodyVariable(_) | Ctl::AuditEngine(_) => {}
+        }
+    }
+
+    fn record(&self, rule: &Rule, disruptive: bool) -> MatchRecord {
+        let msg = rule.msg.as_ref().map(|m| String::from_utf8_lossy(&self.expand(m, Some(rule))).into_owned());
+        let logdata = rule.logdata.as_ref().map(|m| self.expand(m, Some(rule)).into_owned());
+        MatchRecord {
+            rule_id: rule.id,
+            phase: rule.phase,
+            family: rule.family.clone(),
+            msg: msg.unwrap_or_default(),
+            var: String::from_utf8_lossy(&self.matched_var.0).into_owned(),
+            data: log::mask(&self.matched_var.0, logdata.as_deref().unwrap_or(&self.matched_var.1)),
+            severity: rule.severity,
+            disruptive,
+        }
+    }
+}
+
+/// The key part of a `COLL:key` value name.
+fn key_of(name: &[u8]) -> &[u8] {
+    match name.iter().position(|&b| b == b':') {
+        Some(i) => name.get(i + 1..).unwrap_or_default(),
+        None => name,
+    }
+}
+
+/// The SecLang name of a collection.
+pub fn collection_name(c: Collection) -> &'static str {
+    use Collection::*;
+    match c {
+        Args => "ARGS",
+        ArgsGet => "ARGS_GET",
+        ArgsPost => "ARGS_POST",
+        ArgsNames => "ARGS_NAMES",
+        ArgsGetNames => "ARGS_GET_NAMES",
+        ArgsPostNames => "ARGS_POST_NAMES",
+        ArgsCombinedSize => "ARGS_COMBINED_SIZE",
+        RequestCookies => "REQUEST_COOKIES",
+        RequestCookiesNames => "REQUEST_COOKIES_NAMES",
+        RequestHeaders => "REQUEST_HEADERS",
+        RequestHeadersNames => "REQUEST_HEADERS_NAMES",
+        RequestFilename => "REQUEST_FILENAME",
+        RequestBasename => "REQUEST_BASENAME",
+        RequestUri => "REQUEST_URI",
+        RequestUriRaw => "REQUEST_URI_RAW",
+        RequestPathRaw => "REQUEST_PATH_RAW",
+        RequestLine => "REQUEST_LINE",
+        RequestMethod => "REQUEST_METHOD",
+        RequestProtocol => "REQUEST_PROTOCOL",
+        QueryString => "QUERY_STRING",
+        RequestBody => "REQUEST_BODY",
+        RequestBodyLength => "REQUEST_BODY_LENGTH",
+        Xml => "XML",
+        Files => "FILES",
+        FilesNames => "FILES_NAMES",
+        FilesCombinedSize => "FILES_COMBINED_SIZE",
+        MultipartPartHeaders => "MULTIPART_PART_HEADERS",
+        ReqbodyProcessor => "REQBODY_PROCESSOR",
+        ReqbodyError => "REQBODY_ERROR",
+        ResponseHeaders => "RESPONSE_HEADERS",
+        ResponseBody => "RESPONSE_BODY",
+        ResponseStatus => "RESPONSE_STATUS",
+        RemoteAddr => "REMOTE_ADDR",
+        Tx => "TX",
+        MatchedVar => "MATCHED_VAR",
+        MatchedVarName => "MATCHED_VAR_NAME",
+        MatchedVars => "MATCHED_VARS",
+        MatchedVarsNames => "MATCHED_VARS_NAMES",
+        UniqueId => "UNIQUE_ID",
+        Rule => "RULE",
+        Env => "ENV",
+    }
+}
+
+impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}

@@ -1,0 +1,156 @@
+//! Linear-time matchers built from the bundle: dense DFAs used in place, lazy DFAs for
+//! patterns whose dense DFA was too big to ship, and aho-corasick literal sets.
+
+use core::cell::RefCell;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex_automata::{
+    dfa::{dense, Automaton},
+    hybrid,
+    util::syntax,
+    Input,
+};
+
+use crate::program::{LiteralSet, RegexDef};
+
+/// A regex ready to search.
+pub enum Matcher<'b> {
+    /// A dense DFA deserialized from the bundle without copying.
+    Dense(dense::DFA<&'b [u32]>),
+    /// A dense DFA copied out of a misaligned buffer.
+    DenseOwned(dense::DFA<Vec<u32>>),
+    /// A lazy DFA built at load from the pattern, with its cache.
+    Lazy(Box<hybrid::dfa::DFA>, RefCell<hybrid::dfa::Cache>),
+}
+
+/// Bytes of lazy DFA cache per fallback regex: bounded memory; search stays linear.
+pub const LAZY_CACHE_BYTES: usize = 2 * 1024 * 1024;
+
+/// Why a matcher could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatcherError(pub String);
+
+impl core::fmt::Display for MatcherError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'b> Matcher<'b> {
+    /// Builds the matcher for `def`, using `dfas[i]` for a precompiled DFA.
+    pub fn build(index: usize, def: &RegexDef, dfas: &[&'b [u8]]) -> Result<Matcher<'b>, MatcherError> {
+        if let Some(d) = def.dfa {
+            let bytes = dfas
+                .get(d as usize)
+                .ok_or_else(|| MatcherError(format!("regex #{index}: DFA section {d} does not exist")))?;
+            if (bytes.as_ptr() as usize) % 4 == 0 {
+                let (dfa, _) = dense::DFA::from_bytes(bytes)
+                    .map_err(|e| MatcherError(format!("regex #{index}: DFA section {d} is invalid: {e}")))?;
+                return Ok(Matcher::Dense(dfa));
+            }
+            // Misaligned buffer: copy into u32 storage, then validate the copy.
+            let mut words = vec![0u32; bytes.len().div_ceil(4)];
+            for (w, chunk) in words.iter_mut().zip(bytes.chunks(4)) {
+                let mut a = [0u8; 4];
+                a[..chunk.len()].copy_from_slice(chunk);
+                *w = u32::from_ne_bytes(a);
+            }
+            let view: &[u8] = words_as_bytes(&words, bytes.len());
+            let (dfa, _) = dense::DFA::from_bytes(view)
+                .map_err(|e| MatcherError(format!("regex #{index}: DFA section {d} is invalid: {e}")))?;
+            return Ok(Matcher::DenseOwned(dfa.to_owned()));
+        }
+        let dfa = hybrid::dfa::DFA::builder()
+            .syntax(syntax_config(def))
+            .configure(hybrid::dfa::Config::new().cache_capacity(LAZY_CACHE_BYTES).skip_cache_capacity_check(true))
+            .build(&def.pattern)
+            .map_err(|e| MatcherError(format!("regex #{index} {:?}: {e}", truncate(&def.pattern))))?;
+        let cache = dfa.create_cache();
+        Ok(Matcher::Lazy(Box::new(dfa), RefCell::new(cache)))
+    }
+
+    /// Whether the regex matches anywhere in `hay`. Errors (which byte-mode DFAs without
+    /// quit bytes do not produce) count as no match and are reported by `Err`.
+    pub fn is_match(&self, hay: &[u8]) -> Result<bool, MatcherError> {
+        let input = Input::new(hay).earliest(true);
+        let r = match self {
+            Matcher::Dense(d) => d.try_search_fwd(&input).map(|m| m.is_some()),
+            Matcher::DenseOwned(d) => d.try_search_fwd(&input).map(|m| m.is_some()),
+            Matcher::Lazy(d, cache) => {
+                let Ok(mut c) = cache.try_borrow_mut() else {
+                    return Err(MatcherError("lazy DFA cache busy".into()));
+                };
+                d.try_search_fwd(&mut c, &input).map(|m| m.is_some())
+            }
+        };
+        r.map_err(|e| MatcherError(e.to_string()))
+    }
+
+    /// Approximate heap bytes held (for memory reports).
+    pub fn memory_usage(&self) -> usize {
+        match self {
+            Matcher::Dense(_) => 0,
+            Matcher::DenseOwned(d) => d.memory_usage(),
+            Matcher::Lazy(d, c) => d.memory_usage() + c.try_borrow().map(|c| c.memory_usage()).unwrap_or(0),
+        }
+    }
+}
+
+fn words_as_bytes(words: &[u32], len: usize) -> &[u8] {
+    // SAFETY: u32 has no padding or invalid bit patterns; the view covers `len <= 4 *
+    // words.len()` bytes of the same allocation and lives as long as `words`.
+    let all = unsafe { core::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 4) };
+    all.get(..len).unwrap_or(all)
+}
+
+/// The regex-syntax settings every waap regex uses: byte semantics (no Unicode, invalid
+/// UTF-8 allowed) plus the definition's flags. The compiler must use the same.
+pub fn syntax_config(def: &RegexDef) -> syntax::Config {
+    syntax::Config::new()
+        .unicode(false)
+        .utf8(false)
+        .case_insensitive(def.flags.case_insensitive)
+        .dot_matches_new_line(def.flags.dot_all)
+        .multi_line(def.flags.multi_line)
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// An `@pm` literal set: ASCII case-insensitive "contains any of".
+pub struct LiteralMatcher {
+    ac: Option<AhoCorasick>,
+}
+
+impl LiteralMatcher {
+    /// Builds the automaton (aho-corasick does not serialize, so this runs at load).
+    pub fn build(index: usize, set: &LiteralSet) -> Result<LiteralMatcher, MatcherError> {
+        let lits: Vec<&[u8]> = set.literals.iter().map(Vec::as_slice).filter(|l| !l.is_empty()).collect();
+        if lits.is_empty() {
+            return Ok(LiteralMatcher { ac: None });
+        }
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&lits)
+            .or_else(|_| AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&lits))
+            .map_err(|e| MatcherError(format!("literal set #{index}: {e}")))?;
+        Ok(LiteralMatcher { ac: Some(ac) })
+    }
+
+    /// Whether any literal occurs in `hay`.
+    pub fn is_match(&self, hay: &[u8]) -> bool {
+        self.ac.as_ref().is_some_and(|ac| ac.is_match(hay))
+    }
+
+    /// The first literal found, for logs.
+    pub fn find<'h>(&self, hay: &'h [u8]) -> Option<&'h [u8]> {
+        let m = self.ac.as_ref()?.find(hay)?;
+        hay.get(m.start()..m.end())
+    }
+}

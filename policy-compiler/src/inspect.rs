@@ -1,0 +1,33 @@
+//! `waapc inspect`: what a bundle holds, without secrets.
+
+use std::fmt::Write;
+
+use waap_bundle::{Bundle, FORMAT_MAJOR};
+use waap_engine::Engine;
+
+/// A human-readable report of a bundle: header, sections, rules and sizes. Fails with the
+/// same message the filter would log.
+pub fn report(bytes: &[u8]) -> Result<String, String> {
+    let b = Bundle::parse(bytes).map_err(|e| format!("invalid bundle: {e}"))?;
+    let engine = Engine::load(bytes.to_vec()).map_err(|e| e.to_string())?;
+    let p = engine.program();
+    let mut s = String::new();
+    let _ = writeln!(s, "format        {FORMAT_MAJOR}.{}", b.minor);
+    let _ = writeln!(s, "revision      {}", b.meta.revision);
+    let _ = writeln!(s, "compiler      {} {}", b.meta.compiler, b.meta.compiler_version);
+    for (k, v) in &b.meta.extra {
+        let _ = writeln!(s, "{k:<14}{v}");
+    }
+    let _ = writeln!(s, "bytes         {}", bytes.len());
+    let _ = writeln!(s, "mode          {:?}", p.mode);
+    let _ = writeln!(s, "rules         {}", p.rules.len());
+    let dfas = p.regexes.iter().filter(|r| r.dfa.is_some()).count();
+    let _ = writeln!(s, "regexes       {} ({} dense DFAs, {} lazy fallbacks)", p.regexes.len(), dfas, p.regexes.len() - dfas);
+    let _ = writeln!(s, "literal sets  {}", p.literal_sets.len());
+    let _ = writeln!(s, "body          inspect={} limit={} over_limit={:?}", p.body.inspect, p.body.limit, p.body.over_limit);
+    let _ = writeln!(s, "sections      {}", b.sections.len());
+    for (i, sec) in b.sections.iter().enumerate() {
+        let _ = writeln!(s, "  #{i:<4} {:<8} offset {:>9}  bytes {:>9}{}", sec.kind.name(), sec.offset, sec.len, if sec.flags & 1 != 0 { "  required" } else { "" });
+    }
+    Ok(s)
+}
