@@ -135,6 +135,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         self.run_phase(3, host)
     }
 
+    /// The response body limit in bytes.
+    pub fn engine_response_limit(&self) -> usize {
+        self.engine.program.body.response_limit as usize
+    }
+
     /// Whether the filter should buffer the response body for phase 4.
     pub fn wants_response_body(&self) -> bool {
         let b = &self.engine.program.body;

@@ -1,1 +1,279 @@
-//! placeholder
+//! The waap proxy-wasm HTTP filter: a thin adapter from Envoy onto `waap-engine`.
+//!
+//! The root context validates the bundle from the plugin configuration once per VM and
+//! refuses the configuration (Envoy keeps the previous one) on any error. Each request gets
+//! an HTTP context that feeds the engine's phases and turns a deny into a JSON local reply.
+
+mod host;
+
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use waap_engine::host::Host;
+use waap_engine::{Engine, RequestHead, Transaction, Verdict};
+
+use crate::host::ProxyHost;
+
+proxy_wasm::main! {{
+    // Also installs a panic hook that logs at critical level before the abort.
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WaapRoot { engine: None }) });
+}}
+
+/// Owns the loaded engine of one VM.
+struct WaapRoot {
+    engine: Option<Rc<Engine>>,
+}
+
+impl Context for WaapRoot {}
+
+impl RootContext for WaapRoot {
+    fn on_configure(&mut self, size: usize) -> bool {
+        let host = ProxyHost;
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                host.log(waap_engine::LogLevel::Error, "waap: no plugin configuration: the bundle must be given as configuration (google.protobuf.BytesValue)");
+                host.counter_add("waap.bundle.load_failures", 1);
+                return false;
+            }
+            Err(e) => {
+                host.log(waap_engine::LogLevel::Error, &format!("waap: cannot read plugin configuration: {e:?}"));
+                host.counter_add("waap.bundle.load_failures", 1);
+                return false;
+            }
+        };
+        let start = host.now_nanos();
+        match Engine::load(bytes) {
+            Ok(engine) => {
+                let us = host.now_nanos().saturating_sub(start) / 1000;
+                host.log(
+                    waap_engine::LogLevel::Info,
+                    &format!("waap: bundle loaded in {us} us: {} filter={}", engine.summary(), env!("CARGO_PKG_VERSION")),
+                );
+                host.counter_add("waap.bundle.loads", 1);
+                self.engine = Some(Rc::new(engine));
+                true
+            }
+            Err(e) => {
+                host.log(waap_engine::LogLevel::Error, &format!("waap: bundle rejected, keeping the previous configuration: {e}"));
+                host.counter_add("waap.bundle.load_failures", 1);
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(WaapHttp { engine: self.engine.clone(), tx: None, request_done: false, response_buffering: false }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// One request.
+struct WaapHttp {
+    engine: Option<Rc<Engine>>,
+    tx: Option<Transaction<Rc<Engine>>>,
+    /// Phase 2 has run.
+    request_done: bool,
+    response_buffering: bool,
+}
+
+impl Context for WaapHttp {}
+
+fn header_map(map: MapType) -> Vec<(String, Vec<u8>)> {
+    hostcalls::get_map_bytes(map).unwrap_or_default()
+}
+
+fn property(path: &[&str]) -> Option<String> {
+    let v = hostcalls::get_property(path.to_vec()).ok()??;
+    String::from_utf8(v).ok()
+}
+
+/// `1.2.3.4:5678` or `[::1]:5678` to the address alone.
+fn strip_port(addr: &str) -> String {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default().to_string();
+    }
+    match addr.rsplit_once(':') {
+        Some((a, p)) if !a.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => a.to_string(),
+        _ => addr.to_string(),
+    }
+}
+
+fn request_head() -> RequestHead {
+    let mut head = RequestHead::default();
+    for (name, value) in header_map(MapType::HttpRequestHeaders) {
+        match name.as_str() {
+            ":method" => head.method = String::from_utf8_lossy(&value).into_owned(),
+            ":path" => head.uri = value,
+            ":authority" => head.headers.push(("host".into(), value)),
+            n if n.starts_with(':') => {}
+            _ => {
+                if name == "x-request-id" {
+                    head.request_id = String::from_utf8_lossy(&value).into_owned();
+                }
+                head.headers.push((name, value));
+            }
+        }
+    }
+    head.protocol = property(&["request", "protocol"]).unwrap_or_else(|| "HTTP/1.1".into());
+    head.remote_addr = property(&["source", "address"]).map(|a| strip_port(&a)).unwrap_or_default();
+    head
+}
+
+impl WaapHttp {
+    /// Answers a deny with the JSON body; returns the action that stops the stream.
+    fn deny(&mut self, status: u16, rule_ids: &[u32]) -> Action {
+        let host = ProxyHost;
+        host.counter_add("waap.requests.denied", 1);
+        let body = match &self.tx {
+            Some(tx) => tx.deny_body(rule_ids),
+            None => waap_engine::log::deny_body(rule_ids, ""),
+        };
+        if hostcalls::send_http_response(status as u32, vec![("content-type", "application/json")], Some(body.as_bytes()))
+            .is_err()
+        {
+            host.log(waap_engine::LogLevel::Error, "waap: could not send the deny response; resetting the stream");
+            let _ = hostcalls::reset_http_request();
+        }
+        Action::Pause
+    }
+
+    fn after(&mut self, v: Verdict) -> Action {
+        match v {
+            Verdict::Allow => Action::Continue,
+            Verdict::Deny { status, rule_ids } => self.deny(status, &rule_ids),
+        }
+    }
+}
+
+impl HttpContext for WaapHttp {
+    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let host = ProxyHost;
+        let Some(engine) = self.engine.clone() else {
+            // No bundle in this VM (cannot happen after a successful on_configure): fail
+            // closed, since an unconfigured WAF must not silently pass traffic.
+            host.log(waap_engine::LogLevel::Error, "waap: no engine loaded; denying");
+            return self.deny(503, &[]);
+        };
+        host.counter_add("waap.requests.inspected", 1);
+        let mut tx = Transaction::new(engine, request_head());
+        let v = tx.on_request_headers(&host);
+        self.tx = Some(tx);
+        if let Verdict::Deny { .. } = v {
+            return self.after(v);
+        }
+        let wants_body = self.tx.as_ref().is_some_and(|t| t.wants_request_body());
+        if end_of_stream || !wants_body {
+            self.request_done = true;
+            let v = match self.tx.as_mut() {
+                Some(tx) => tx.on_request_body(Vec::new(), false, &host),
+                None => Verdict::Allow,
+            };
+            return self.after(v);
+        }
+        // Hold the headers until the body is buffered and inspected.
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.request_done {
+            return Action::Continue;
+        }
+        let host = ProxyHost;
+        let Some(tx) = self.tx.as_mut() else { return Action::Continue };
+        let limit = tx.request_body_limit();
+        if !end_of_stream && body_size <= limit {
+            return Action::Pause;
+        }
+        self.request_done = true;
+        let truncated = body_size > limit;
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size.min(limit))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let v = tx.on_request_body(body, truncated, &host);
+        self.after(v)
+    }
+
+    fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let host = ProxyHost;
+        let Some(tx) = self.tx.as_mut() else { return Action::Continue };
+        if tx.is_denied() {
+            return Action::Continue;
+        }
+        let mut status = 0;
+        let mut headers = Vec::new();
+        for (name, value) in header_map(MapType::HttpResponseHeaders) {
+            if name == ":status" {
+                status = String::from_utf8_lossy(&value).parse().unwrap_or(0);
+            } else if !name.starts_with(':') {
+                headers.push((name, value));
+            }
+        }
+        let v = tx.on_response_headers(status, headers, &host);
+        if let Verdict::Deny { .. } = v {
+            return self.after(v);
+        }
+        if !end_of_stream && tx.wants_response_body() {
+            self.response_buffering = true;
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.response_buffering {
+            return Action::Continue;
+        }
+        let host = ProxyHost;
+        let Some(tx) = self.tx.as_mut() else { return Action::Continue };
+        let limit = tx.engine_response_limit();
+        if !end_of_stream && body_size <= limit {
+            return Action::Pause;
+        }
+        self.response_buffering = false;
+        let body = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size.min(limit))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        match tx.on_response_body(body, &host) {
+            Verdict::Allow => Action::Continue,
+            Verdict::Deny { status, rule_ids } => {
+                // Headers may be on the wire already: replace the body we still hold.
+                let msg = tx.deny_body(&rule_ids);
+                let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, msg.as_bytes());
+                host.log(waap_engine::LogLevel::Warn, &format!("waap: response body denied with status {status}"));
+                host.counter_add("waap.responses.denied", 1);
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_log(&mut self) {
+        let host = ProxyHost;
+        if let Some(tx) = self.tx.as_mut() {
+            tx.on_log(&host);
+            if tx.would_deny().is_some() {
+                host.counter_add("waap.requests.monitored", 1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_port;
+
+    #[test]
+    fn strip_port_handles_v4_v6_and_bare() {
+        assert_eq!(strip_port("1.2.3.4:80"), "1.2.3.4");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+        assert_eq!(strip_port("::1"), "::1");
+        assert_eq!(strip_port("10.0.0.1"), "10.0.0.1");
+    }
+}
