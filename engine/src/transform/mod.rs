@@ -5,6 +5,30 @@
 
 use std::borrow::Cow;
 
+mod base64;
+mod case;
+mod cmd_line;
+mod compress_whitespace;
+mod css_decode;
+mod escape_seq_decode;
+mod hex;
+mod html_entity_decode;
+mod js_decode;
+mod length;
+mod normalize_path;
+mod nulls;
+mod remove_comments;
+mod remove_comments_char;
+mod remove_whitespace;
+mod replace_comments;
+mod sha1;
+mod trim;
+mod unicode_map;
+mod url_decode;
+mod url_decode_uni;
+mod utf8_to_unicode;
+mod util;
+
 use serde::{Deserialize, Serialize};
 
 /// A transformation, in the closed set the engine knows.
@@ -114,30 +138,258 @@ impl Transform {
     pub fn apply<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
         use Transform::*;
         match self {
-            Lowercase => {
-                if input.iter().any(u8::is_ascii_uppercase) {
-                    Cow::Owned(input.to_ascii_lowercase())
-                } else {
-                    Cow::Borrowed(input)
-                }
+            UrlDecode => url_decode::url_decode(input),
+            UrlDecodeUni => url_decode_uni::url_decode_uni(input),
+            Lowercase => case::lowercase(input),
+            Uppercase => case::uppercase(input),
+            HtmlEntityDecode => html_entity_decode::html_entity_decode(input),
+            JsDecode => js_decode::js_decode(input),
+            CssDecode => css_decode::css_decode(input),
+            Utf8ToUnicode => utf8_to_unicode::utf8_to_unicode(input),
+            RemoveNulls => nulls::remove_nulls(input),
+            ReplaceNulls => nulls::replace_nulls(input),
+            CmdLine => cmd_line::cmd_line(input),
+            RemoveWhitespace => remove_whitespace::remove_whitespace(input),
+            CompressWhitespace => compress_whitespace::compress_whitespace(input),
+            ReplaceComments => replace_comments::replace_comments(input),
+            RemoveComments => remove_comments::remove_comments(input),
+            RemoveCommentsChar => remove_comments_char::remove_comments_char(input),
+            NormalizePath => normalize_path::normalize_path(input, false),
+            NormalizePathWin => normalize_path::normalize_path(input, true),
+            EscapeSeqDecode => escape_seq_decode::escape_seq_decode(input),
+            Length => length::length(input),
+            Base64Decode => base64::base64_decode(input),
+            Base64DecodeExt => base64::base64_decode_ext(input),
+            Base64Encode => base64::base64_encode(input),
+            Sha1 => sha1::sha1(input),
+            HexEncode => hex::hex_encode(input),
+            HexDecode => hex::hex_decode(input),
+            Trim => trim::trim(input),
+            TrimLeft => trim::trim_left(input),
+            TrimRight => trim::trim_right(input),
+        }
+    }
+}
+
+#[cfg(test)]
+mod modsec_vectors;
+
+#[cfg(test)]
+mod tests {
+    use super::Transform::{self, *};
+
+    const ALL: [Transform; 29] = [
+        UrlDecode,
+        UrlDecodeUni,
+        Lowercase,
+        Uppercase,
+        HtmlEntityDecode,
+        JsDecode,
+        CssDecode,
+        Utf8ToUnicode,
+        RemoveNulls,
+        ReplaceNulls,
+        CmdLine,
+        RemoveWhitespace,
+        CompressWhitespace,
+        ReplaceComments,
+        RemoveComments,
+        RemoveCommentsChar,
+        NormalizePath,
+        NormalizePathWin,
+        EscapeSeqDecode,
+        Length,
+        Base64Decode,
+        Base64DecodeExt,
+        Base64Encode,
+        Sha1,
+        HexEncode,
+        HexDecode,
+        Trim,
+        TrimLeft,
+        TrimRight,
+    ];
+
+    /// An output bound: no transformation grows its input by more than this.
+    fn bound(t: Transform, len: usize) -> usize {
+        match t {
+            Length => 20,
+            Sha1 => 20,
+            HexEncode => 2 * len,
+            Base64Encode => len.div_ceil(3) * 4,
+            // `%uXXXXXX` (8 bytes) plus up to two copies of the lead byte for 4 input bytes.
+            Utf8ToUnicode => 4 * len,
+            // `removeComments` may append one NUL; unterminated comments add one space.
+            _ => len + 1,
+        }
+    }
+
+    fn check(input: &[u8]) {
+        for t in ALL {
+            let out = t.apply(input);
+            assert!(
+                out.len() <= bound(t, input.len()),
+                "{t:?} grew {input:?} to {} bytes",
+                out.len()
+            );
+        }
+    }
+
+    /// xorshift64*, deterministic.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(Transform::from_name("urlDecodeUni"), Some(UrlDecodeUni));
+        assert_eq!(
+            Transform::from_name("NORMALISEPATHWIN"),
+            Some(NormalizePathWin)
+        );
+        assert_eq!(Transform::from_name("none"), None);
+        assert_eq!(Transform::from_name("md5"), None);
+    }
+
+    #[test]
+    fn adversarial_inputs_do_not_panic() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"%",
+            b"%%",
+            b"%u",
+            b"%U",
+            b"%u1",
+            b"%u12",
+            b"%u123",
+            b"%uffff",
+            b"%4",
+            b"%zz",
+            b"&",
+            b"&#",
+            b"&#x",
+            b"&#X",
+            b"&#;",
+            b"&#x;",
+            b"&lt",
+            b"&n",
+            br"\\",
+            br"\",
+            br"a\",
+            br"\u",
+            br"\u12",
+            br"\x",
+            br"\x1",
+            br"\0",
+            br"\7777",
+            br"\ffffff",
+            b"\\\\\n",
+            b"/*",
+            b"*/",
+            b"<!--",
+            b"-->",
+            b"--",
+            b"#",
+            b"/",
+            b"//",
+            b".",
+            b"..",
+            b"/..",
+            b"../..",
+            b"./",
+            b"/./",
+            br"\..\",
+            b"=",
+            b"==",
+            b"===",
+            b"A=",
+            b"9",
+            b"A9",
+            b"\xff\xfe",
+            b"\xc3",
+            b"\xe4\xb8",
+            b"\xf0\x9f\x98",
+            b"\xf7\xbf\xbf\xbf",
+            b"\xed\xa0\x80",
+            b"\x00",
+            b"\x00\x00",
+            b"\xc0\x80",
+            b"\x80\x80\x80",
+            b" \t\r\n\x0b\x0c",
+        ];
+        for c in cases {
+            check(c);
+        }
+        // Every byte value alone and after each special character.
+        for b in 0..=255u8 {
+            check(&[b]);
+            for p in [b'%', b'&', b'\\', b'/', b'.', b'#', b'*', b'-', b'<', b'='] {
+                check(&[p, b]);
+                check(&[p, b, b]);
             }
-            Uppercase => {
-                if input.iter().any(u8::is_ascii_lowercase) {
-                    Cow::Owned(input.to_ascii_uppercase())
-                } else {
-                    Cow::Borrowed(input)
-                }
-            }
-            RemoveNulls => {
-                if input.contains(&0) {
-                    Cow::Owned(input.iter().copied().filter(|&b| b != 0).collect())
-                } else {
-                    Cow::Borrowed(input)
-                }
-            }
-            Length => Cow::Owned(input.len().to_string().into_bytes()),
-            // Placeholder until the transform module lands: identity.
-            _ => Cow::Borrowed(input),
+        }
+    }
+
+    #[test]
+    fn random_inputs_do_not_panic() {
+        // Byte alphabet biased towards the characters the decoders care about.
+        const SPECIAL: &[u8] = b"%u&#x;\\/.*-<!>=+ \t\n\r\0'\"^,(0123456789abcdefABCDEFuxXlgtampq";
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..4000 {
+            let len = (rng.next() % 40) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = rng.next();
+                    if r & 3 != 0 {
+                        SPECIAL
+                            .get((r >> 8) as usize % SPECIAL.len())
+                            .copied()
+                            .unwrap_or(b'%')
+                    } else {
+                        (r >> 8) as u8
+                    }
+                })
+                .collect();
+            check(&input);
+        }
+        // A few long ones.
+        for _ in 0..20 {
+            let input: Vec<u8> = (0..5000).map(|_| rng.next() as u8).collect();
+            check(&input);
+        }
+    }
+
+    #[test]
+    fn unchanged_values_are_borrowed() {
+        use std::borrow::Cow;
+        let plain = b"hello world 123";
+        for t in [
+            UrlDecode,
+            UrlDecodeUni,
+            Lowercase,
+            HtmlEntityDecode,
+            JsDecode,
+            CssDecode,
+            Utf8ToUnicode,
+            RemoveNulls,
+            ReplaceNulls,
+            CmdLine,
+            CompressWhitespace,
+            ReplaceComments,
+            RemoveComments,
+            RemoveCommentsChar,
+            NormalizePath,
+            NormalizePathWin,
+            EscapeSeqDecode,
+            Trim,
+        ] {
+            assert!(matches!(t.apply(plain), Cow::Borrowed(_)), "{t:?}");
         }
     }
 }
