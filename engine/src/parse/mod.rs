@@ -8,11 +8,13 @@
 pub mod cookies;
 mod error;
 pub mod json;
+pub mod multipart;
 pub mod urlencoded;
 
 pub use cookies::{parse_cookies, parse_cookies_limited, CookieLimits};
 pub use error::ParseError;
 pub use json::{parse_json, Json, JsonLimits};
+pub use multipart::{parse_multipart, FilePart, Multipart, MultipartFlags, MultipartLimits};
 pub use urlencoded::{parse_args, parse_urlencoded, split_uri, url_decode_form, Args, ArgsLimits};
 
 /// A parsed name/value pair, bytes as decoded.
