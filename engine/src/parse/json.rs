@@ -469,7 +469,7 @@ fn hex4(body: &[u8], at: usize) -> Result<u32, ParseError> {
 }
 
 /// Encodes a code point (surrogates included, as WTF-8) as UTF-8.
-fn push_utf8(out: &mut Vec<u8>, c: u32) {
+pub(crate) fn push_utf8(out: &mut Vec<u8>, c: u32) {
     // The `as u8` casts below keep only the masked low bits, by construction.
     match c {
         0..=0x7F => out.push(c as u8),
