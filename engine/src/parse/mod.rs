@@ -232,4 +232,46 @@ mod fuzz_tests {
             None
         );
     }
+
+    #[test]
+    fn large_adversarial_inputs_stay_linear() {
+        // 256 KiB inputs that would be quadratic for a naive scanner; the test only has to
+        // finish quickly (a few seconds at most in debug builds).
+        let n = 256 * 1024;
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"&".repeat(n),
+            b"&a".repeat(n / 2),
+            b"[".repeat(n),
+            b"{\"a\":".repeat(n / 5),
+            b"<a>".repeat(n / 3),
+            b"<!--".repeat(n / 4),
+            b"--XyZ\r\n".repeat(n / 7),
+            b"\n".repeat(n),
+            b"%".repeat(n),
+            b";".repeat(n),
+        ];
+        let mut long_key = b"{\"".to_vec();
+        long_key.extend(b"k".repeat(n / 2));
+        long_key.extend(b"\":[");
+        long_key.extend(b"1,".repeat(n / 8));
+        cases.push(long_key);
+        for c in &cases {
+            let _ = parse_args(c, &ArgsLimits::default());
+            let _ = parse_cookies(c);
+            let j = parse_json(c, &JsonLimits::default());
+            assert!(
+                j.pairs
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+                    <= JsonLimits::default().max_output_bytes
+            );
+            let _ = parse_multipart(
+                b"multipart/form-data; boundary=XyZ",
+                c,
+                &MultipartLimits::default(),
+            );
+            let _ = parse_xml(c, &XmlLimits::default());
+        }
+    }
 }
