@@ -1,1 +1,3 @@
 //! waapc library
+
+pub mod seclang;
