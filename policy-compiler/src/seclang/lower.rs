@@ -27,8 +27,9 @@
 //!   for the backend pass.
 //! - `@validateByteRange`: 32-byte map, byte `b` allowed iff bit `b % 8` of `map[b / 8]`.
 //! - Anything not supported becomes a [`Diagnostic`]; structural problems (missing id,
-//!   duplicate id, bad regex, unknown marker, unreadable data file, unterminated chain)
-//!   are [`LowerError`]s.
+//!   duplicate id, unknown marker, unreadable data file, unterminated chain) are
+//!   [`LowerError`]s. A regex that does not parse is a [`Level::Error`] diagnostic and its
+//!   condition becomes `NoMatch` (never negated), so the rule never fires.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -1066,12 +1067,19 @@ impl Lowerer {
 
     /// Adds a regex to the table (deduplicated) after rewriting and checking it.
     fn regex(&mut self, ctx: &Ctx, pattern: &str, flags: RegexFlags) -> Option<u32> {
-        let pattern = rewrite_braced_hex(pattern);
+        let (pattern, notes) = pcre_to_rust(pattern);
+        for n in notes {
+            self.diag(Level::Warning, ctx, format!("regex: {n}"));
+        }
         if let Some(&i) = self.regex_index.get(&(pattern.clone(), flag_key(flags))) {
             return Some(i);
         }
         if let Err(e) = check_regex(&pattern, flags) {
-            self.error(ctx, format!("regex does not parse in byte mode: {e}"));
+            self.diag(
+                Level::Error,
+                ctx,
+                format!("regex does not parse in byte mode ({e}); never matches: {pattern}"),
+            );
             return None;
         }
         let idx = u32::try_from(self.out.regexes.len()).ok()?;
@@ -1193,6 +1201,10 @@ impl Lowerer {
                 )
             }
         };
+        if matches!(op_out, Operator::NoMatch) && name != "nomatch" {
+            // Lowering failed (diagnosed): never match, even when negated.
+            return (op_out, false);
+        }
         (op_out, op.negated)
     }
 
@@ -1476,36 +1488,163 @@ pub fn collection_by_name(name: &str) -> Option<Collection> {
     Some(c)
 }
 
-/// Rewrites `\x{HH}` with HH > 0x7F as `\xHH` (byte-mode regex-syntax rejects the braced
-/// form above 0x7F inside classes). Escaped backslashes are respected.
-pub fn rewrite_braced_hex(p: &str) -> String {
-    let b = p.as_bytes();
+/// Rewrites a PCRE pattern (as libmodsecurity3 compiles it: bytes, no UTF mode) into an
+/// equivalent `regex-syntax` byte-mode pattern. Only spellings whose meaning differs or
+/// that `regex-syntax` rejects are touched:
+/// - `\x{HH}` with HH > 0x7F becomes `\xHH` (byte-mode `regex-syntax` rejects the braced
+///   form above 0x7F inside classes);
+/// - non-ASCII characters (and `\` + non-ASCII) become one `\xHH` per UTF-8 byte;
+/// - `\<` and `\>` (literals in PCRE, word boundaries in `regex-syntax`) become `<` / `>`;
+/// - inside a class, `[` (not `[:`), `&`, `~` and a `-` followed by `-` are escaped
+///   (literals in PCRE, nesting / set operations in `regex-syntax`);
+/// - `{` that does not start a valid quantifier and a stray `}` are escaped (PCRE literals).
+///
+/// Returns the pattern and notes on approximations (possessive quantifiers made greedy).
+pub fn pcre_to_rust(p: &str) -> (String, Vec<String>) {
+    let c: Vec<char> = p.chars().collect();
     let mut out = String::with_capacity(p.len());
+    let mut notes = Vec::new();
+    let mut in_class = false;
+    // Position in `out` terms is not needed; track whether we are at a class's first item.
+    let mut class_start = false;
     let mut i = 0;
-    let mut last = 0;
-    while i < b.len() {
-        if b[i] == b'\\' {
-            if b.get(i + 1) == Some(&b'x') && b.get(i + 2) == Some(&b'{') {
-                if let Some(close) = p[i + 3..].find('}') {
-                    let hex = &p[i + 3..i + 3 + close];
-                    if let Ok(v) = u32::from_str_radix(hex, 16) {
-                        if (0x80..=0xFF).contains(&v) && !hex.is_empty() {
-                            out.push_str(&p[last..i]);
+    let push_bytes = |out: &mut String, ch: char| {
+        let mut buf = [0u8; 4];
+        for b in ch.encode_utf8(&mut buf).bytes() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    };
+    while i < c.len() {
+        let ch = c[i];
+        let first_in_class = class_start;
+        class_start = false;
+        if ch == '\\' {
+            let Some(&n) = c.get(i + 1) else {
+                out.push('\\');
+                i += 1;
+                continue;
+            };
+            if n == 'x' && c.get(i + 2) == Some(&'{') {
+                if let Some(close) = c[i + 3..].iter().position(|&x| x == '}') {
+                    let hex: String = c[i + 3..i + 3 + close].iter().collect();
+                    if let Ok(v) = u32::from_str_radix(&hex, 16) {
+                        if (0x80..=0xFF).contains(&v) {
                             out.push_str(&format!("\\x{v:02X}"));
                             i += 3 + close + 1;
-                            last = i;
                             continue;
                         }
                     }
                 }
             }
+            if !n.is_ascii() {
+                push_bytes(&mut out, n);
+            } else if n == '<' || n == '>' {
+                out.push(n);
+            } else {
+                out.push('\\');
+                out.push(n);
+            }
             i += 2;
             continue;
         }
+        if !ch.is_ascii() {
+            push_bytes(&mut out, ch);
+            i += 1;
+            continue;
+        }
+        if in_class {
+            match ch {
+                ']' if !first_in_class => {
+                    in_class = false;
+                    out.push(']');
+                }
+                ']' => out.push_str("\\]"),
+                '^' if first_in_class && out.ends_with('[') => {
+                    out.push('^');
+                    class_start = true;
+                }
+                '[' if c.get(i + 1) == Some(&':') => {
+                    // POSIX class `[:alpha:]`: copy through `:]`.
+                    let rest: String = c[i..].iter().collect();
+                    match rest.find(":]") {
+                        Some(end) if end > 1 => {
+                            out.push_str(&rest[..end + 2]);
+                            i += rest[..end + 2].chars().count();
+                            continue;
+                        }
+                        _ => out.push_str("\\["),
+                    }
+                }
+                '[' => out.push_str("\\["),
+                '&' => out.push_str("\\&"),
+                '~' => out.push_str("\\~"),
+                '-' if c.get(i + 1) == Some(&'-') => out.push_str("\\-"),
+                _ => out.push(ch),
+            }
+            i += 1;
+            continue;
+        }
+        match ch {
+            '[' => {
+                in_class = true;
+                class_start = true;
+                out.push('[');
+            }
+            '{' => {
+                let rest: String = c[i..].iter().take(32).collect();
+                match quantifier_len(&rest) {
+                    Some(len) => {
+                        out.push_str(&rest[..len]);
+                        i += len;
+                        if c.get(i) == Some(&'+') {
+                            notes.push("possessive quantifier treated as greedy".to_string());
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    None => out.push_str("\\{"),
+                }
+            }
+            '}' => out.push_str("\\}"),
+            '*' | '+' | '?' if c.get(i + 1) == Some(&'+') && !prev_is_quantifiable_start(&out) => {
+                out.push(ch);
+                notes.push("possessive quantifier treated as greedy".to_string());
+                i += 2;
+                continue;
+            }
+            _ => out.push(ch),
+        }
         i += 1;
     }
-    out.push_str(&p[last.min(p.len())..]);
-    out
+    notes.dedup();
+    (out, notes)
+}
+
+/// Length of a valid `{n}`, `{n,}` or `{n,m}` quantifier at the start of `s`.
+fn quantifier_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 1;
+    let digits = |i: &mut usize| {
+        let st = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i > st
+    };
+    if !digits(&mut i) {
+        return None;
+    }
+    if b.get(i) == Some(&b',') {
+        i += 1;
+        digits(&mut i);
+    }
+    (b.get(i) == Some(&b'}')).then_some(i + 1)
+}
+
+/// Whether the output so far ends where a `*`/`+`/`?` would not be a quantifier (`(` or
+/// `|` or nothing), so a following `+` is not possessive.
+fn prev_is_quantifiable_start(out: &str) -> bool {
+    out.is_empty() || out.ends_with('(') || out.ends_with('|')
 }
 
 /// Checks that a pattern parses in byte mode with the given flags.
