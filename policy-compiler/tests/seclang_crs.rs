@@ -13,14 +13,18 @@ use std::path::{Path, PathBuf};
 
 use waap_engine::program::{Operator, Rule};
 use waap_policy_compiler::seclang::{
-    self, lower, ast::DirectiveKind, Directive, Level, LowerOptions, Lowered,
+    self, ast::DirectiveKind, lower, Directive, Level, LowerOptions, Lowered,
 };
 
 fn corpus(var: &str, default: &str) -> Option<PathBuf> {
     match std::env::var_os(var) {
         Some(p) => {
             let p = PathBuf::from(p);
-            assert!(p.exists(), "{var} is set to {} which does not exist", p.display());
+            assert!(
+                p.exists(),
+                "{var} is set to {} which does not exist",
+                p.display()
+            );
             Some(p)
         }
         None => {
@@ -115,8 +119,11 @@ fn crs_v4_parses_and_lowers() {
         return;
     };
     let dirs = parse_ok(&v4_files(&dir));
-    let in_rules: Vec<Directive> =
-        dirs.iter().filter(|d| d.span.file.contains("/rules/")).cloned().collect();
+    let in_rules: Vec<Directive> = dirs
+        .iter()
+        .filter(|d| d.span.file.contains("/rules/"))
+        .cloned()
+        .collect();
     let kinds = count_kinds(&in_rules);
     eprintln!("{kinds:?}");
     // Chain links are SecRule directives too: 622 top-level + 73 chained.
@@ -142,7 +149,10 @@ fn crs_v4_parses_and_lowers() {
     }
     eprintln!("phases {by_phase:?}");
     // CRS-NOTES counts 629 CRS rules: 1 -> 172 (+ 900990 from the setup file).
-    assert_eq!(by_phase, BTreeMap::from([(1, 173), (2, 292), (3, 43), (4, 109), (5, 13)]));
+    assert_eq!(
+        by_phase,
+        BTreeMap::from([(1, 173), (2, 292), (3, 43), (4, 109), (5, 13)])
+    );
     let ops = operator_counts(&l.rules);
     eprintln!("operators {ops:?}");
     assert_eq!(ops.get("Rx"), Some(&318));
@@ -150,23 +160,38 @@ fn crs_v4_parses_and_lowers() {
     assert_eq!(ops.get("Pm"), Some(&(12 + 21)));
     assert!(!ops.contains_key("NoMatch"));
     let unconditional = ops.get("Unconditional").copied().unwrap_or(0);
-    assert_eq!(unconditional, 7 + 1 + 1, "7 SecAction + 900990 + 1 @unconditionalMatch");
+    assert_eq!(
+        unconditional,
+        7 + 1 + 1,
+        "7 SecAction + 900990 + 1 @unconditionalMatch"
+    );
     eprintln!(
         "regexes {} (selector {}), literal sets {}",
         l.regexes.len(),
-        l.regexes.iter().filter(|r| r.flags.case_insensitive).count(),
+        l.regexes
+            .iter()
+            .filter(|r| r.flags.case_insensitive)
+            .count(),
         l.literal_sets.len()
     );
     // Every skipAfter resolved, every index in range.
-    let skips = l.rules.iter().filter(|r| r.actions.skip_after.is_some()).count();
-    assert_eq!(skips, 206);
-    assert!(l
+    let skips = l
         .rules
         .iter()
-        .all(|r| r.actions.skip_after.is_none_or(|i| (i as usize) <= l.rules.len())));
+        .filter(|r| r.actions.skip_after.is_some())
+        .count();
+    assert_eq!(skips, 206);
+    assert!(l.rules.iter().all(|r| r
+        .actions
+        .skip_after
+        .is_none_or(|i| (i as usize) <= l.rules.len())));
     assert!(l.rules.iter().all(|r| r.family == "crs"));
     // Only initcol (901320, off by default) is diagnosed, as a warning.
-    let errors: Vec<_> = l.diagnostics.iter().filter(|d| d.level == Level::Error).collect();
+    let errors: Vec<_> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.level == Level::Error)
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     // Everything regex-related must be checked: every Rx index is in the table.
     for r in &l.rules {

@@ -38,14 +38,13 @@ use std::path::Path;
 
 use waap_engine::program::{
     Actions, BodyConfig, Collection, Condition, Ctl, Disruptive, IpNet, LiteralSet, MacroPart,
-    MacroString, Mode, Operator, OverLimit, Program, RegexDef, RegexFlags, Rule, Selector,
-    SetVar, SetVarOp, Target, PROGRAM_VERSION,
+    MacroString, Mode, Operator, OverLimit, Program, RegexDef, RegexFlags, Rule, Selector, SetVar,
+    SetVarOp, Target, PROGRAM_VERSION,
 };
 use waap_engine::transform::Transform;
 
 use super::ast::{
-    Action, Directive, DirectiveKind, Error, OperatorSpec, SecRule, Span, VarSelector,
-    Variable,
+    Action, Directive, DirectiveKind, Error, OperatorSpec, SecRule, Span, VarSelector, Variable,
 };
 use super::parser::{action_id, parse_id_list, parse_variables};
 
@@ -304,7 +303,11 @@ impl Lowerer {
     fn finish(mut self, strict: bool) -> Result<Lowered, Vec<LowerError>> {
         if let Some(i) = self.open_chain {
             if let Some(Item::Rule(p)) = self.items.get(i) {
-                let e = Error::new(&p.span, Some(p.rule.id), "chain without a following SecRule");
+                let e = Error::new(
+                    &p.span,
+                    Some(p.rule.id),
+                    "chain without a following SecRule",
+                );
                 self.errors.push(e);
             }
         }
@@ -429,7 +432,11 @@ impl Lowerer {
                         id: None,
                         directive: "SecRuleRemoveByTag",
                     };
-                    self.diag(Level::Info, &ctx, format!("no rule defined so far has tag {tag:?}"));
+                    self.diag(
+                        Level::Info,
+                        &ctx,
+                        format!("no rule defined so far has tag {tag:?}"),
+                    );
                 }
             }
             DirectiveKind::ComponentSignature(s) => self.out.component_signatures.push(s.clone()),
@@ -482,7 +489,11 @@ impl Lowerer {
             })
             .collect();
         if positions.is_empty() {
-            self.diag(Level::Warning, ctx, "no rule defined so far matches; ignored");
+            self.diag(
+                Level::Warning,
+                ctx,
+                "no rule defined so far matches; ignored",
+            );
             return;
         }
         for pos in positions {
@@ -501,7 +512,11 @@ impl Lowerer {
                 let before = cond_targets.len();
                 cond_targets.retain(|t| !same_target(t, &old_t));
                 if cond_targets.len() == before {
-                    self.diag(Level::Warning, &rctx, "replaced target not found; adding anyway");
+                    self.diag(
+                        Level::Warning,
+                        &rctx,
+                        "replaced target not found; adding anyway",
+                    );
                 }
             }
             self.merge_targets(&rctx, &mut cond_targets, targets);
@@ -525,14 +540,22 @@ impl Lowerer {
                 continue;
             };
             if v.count || t.count {
-                self.diag(Level::Warning, ctx, format!("exclusion of a count (!&{}) ignored", v.collection));
+                self.diag(
+                    Level::Warning,
+                    ctx,
+                    format!("exclusion of a count (!&{}) ignored", v.collection),
+                );
                 continue;
             }
             if matches!(t.selector, Selector::All) {
                 let before = into.len();
                 into.retain(|x| x.collection != t.collection);
                 if before == into.len() {
-                    self.diag(Level::Warning, ctx, format!("exclusion !{} matches no target", v.collection));
+                    self.diag(
+                        Level::Warning,
+                        ctx,
+                        format!("exclusion !{} matches no target", v.collection),
+                    );
                 }
                 continue;
             }
@@ -549,7 +572,10 @@ impl Lowerer {
                 self.diag(
                     Level::Warning,
                     ctx,
-                    format!("exclusion !{}:... matches no target of the rule", v.collection),
+                    format!(
+                        "exclusion !{}:... matches no target of the rule",
+                        v.collection
+                    ),
                 );
             }
         }
@@ -782,11 +808,19 @@ impl Lowerer {
                     s.disruptive = Some(DisruptiveSpec::Explicit(Disruptive::Deny));
                 }
                 "redirect" | "proxy" => {
-                    self.diag(Level::Error, ctx, format!("{name} not supported; treated as deny"));
+                    self.diag(
+                        Level::Error,
+                        ctx,
+                        format!("{name} not supported; treated as deny"),
+                    );
                     s.disruptive = Some(DisruptiveSpec::Explicit(Disruptive::Deny));
                 }
                 "skipafter" => s.skip_after = Some(v.trim().to_string()),
-                "skip" => self.diag(Level::Error, ctx, format!("skip:{v} not supported; ignored")),
+                "skip" => self.diag(
+                    Level::Error,
+                    ctx,
+                    format!("skip:{v} not supported; ignored"),
+                ),
                 "chain" => {
                     s.chain = true;
                     head_only = false;
@@ -799,7 +833,11 @@ impl Lowerer {
                     } else if let Some(t) = Transform::from_name(v.trim()) {
                         s.t_list.push(t);
                     } else {
-                        self.diag(Level::Error, ctx, format!("unknown transformation t:{v}; dropped"));
+                        self.diag(
+                            Level::Error,
+                            ctx,
+                            format!("unknown transformation t:{v}; dropped"),
+                        );
                     }
                 }
                 "capture" => {
@@ -831,14 +869,22 @@ impl Lowerer {
                         format!("{name}:{v}: persistent collections are not supported; ignored"),
                     );
                 }
-                "sanitisearg" | "sanitisematched" | "sanitisematchedbytes" | "sanitiserequestheader"
-                | "sanitiseresponseheader" | "xmlns" => {
+                "sanitisearg"
+                | "sanitisematched"
+                | "sanitisematchedbytes"
+                | "sanitiserequestheader"
+                | "sanitiseresponseheader"
+                | "xmlns" => {
                     head_only = false;
                     self.diag(Level::Info, ctx, format!("{name} ignored (logging only)"));
                 }
                 _ => {
                     head_only = false;
-                    self.diag(Level::Error, ctx, format!("action {} not supported; ignored", a.name));
+                    self.diag(
+                        Level::Error,
+                        ctx,
+                        format!("action {} not supported; ignored", a.name),
+                    );
                 }
             }
             if head_only {
@@ -867,7 +913,11 @@ impl Lowerer {
         };
         let name = name.trim();
         let Some((coll, var)) = name.split_once('.') else {
-            self.diag(Level::Error, ctx, format!("setvar:{v}: no collection; ignored"));
+            self.diag(
+                Level::Error,
+                ctx,
+                format!("setvar:{v}: no collection; ignored"),
+            );
             return None;
         };
         if !coll.eq_ignore_ascii_case("tx") {
@@ -890,7 +940,11 @@ impl Lowerer {
 
     fn ctl(&mut self, ctx: &Ctx, v: &str, out: &mut Vec<Ctl>) {
         let Some((name, value)) = v.split_once('=') else {
-            self.diag(Level::Error, ctx, format!("ctl:{v}: expected name=value; ignored"));
+            self.diag(
+                Level::Error,
+                ctx,
+                format!("ctl:{v}: expected name=value; ignored"),
+            );
             return;
         };
         let value = value.trim();
@@ -938,7 +992,9 @@ impl Lowerer {
                     }
                 }
             }
-            "requestbodyprocessor" => out.push(Ctl::RequestBodyProcessor(value.to_ascii_uppercase())),
+            "requestbodyprocessor" => {
+                out.push(Ctl::RequestBodyProcessor(value.to_ascii_uppercase()))
+            }
             "forcerequestbodyvariable" => match on_off(value) {
                 Some(b) => out.push(Ctl::ForceRequestBodyVariable(b)),
                 None => self.error(ctx, format!("ctl:{v}: expected On or Off")),
@@ -1014,7 +1070,10 @@ impl Lowerer {
                         ctx,
                         format!("macro %{{{inner}}}: unknown variable; never has a value"),
                     );
-                    parts.push(MacroPart::Var(Collection::Env, Some(inner.to_ascii_lowercase())));
+                    parts.push(MacroPart::Var(
+                        Collection::Env,
+                        Some(inner.to_ascii_lowercase()),
+                    ));
                 }
             }
         }
@@ -1028,7 +1087,10 @@ impl Lowerer {
             self.diag(
                 Level::Error,
                 ctx,
-                format!("variable {} not supported; it never has a value", v.collection),
+                format!(
+                    "variable {} not supported; it never has a value",
+                    v.collection
+                ),
             );
             let key = match &v.selector {
                 Some(VarSelector::Key(k)) | Some(VarSelector::Regex(k)) => {
@@ -1197,7 +1259,10 @@ impl Lowerer {
             _ => {
                 return unsupported(
                     self,
-                    format!("operator @{} not supported; the condition never matches", op.name),
+                    format!(
+                        "operator @{} not supported; the condition never matches",
+                        op.name
+                    ),
                 )
             }
         };
@@ -1211,15 +1276,26 @@ impl Lowerer {
     /// Reads `@pmFromFile` data files (space-separated, relative to the rule's file):
     /// one phrase per line, trimmed; blank lines and `#` comments skipped.
     fn read_data_files(&mut self, ctx: &Ctx, arg: &str) -> Option<Vec<String>> {
-        let base = Path::new(&*ctx.span.file).parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = Path::new(&*ctx.span.file)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let mut out = Vec::new();
         for f in arg.split_whitespace() {
             if f.starts_with("http://") || f.starts_with("https://") {
-                self.diag(Level::Error, ctx, format!("remote data file {f} not supported"));
+                self.diag(
+                    Level::Error,
+                    ctx,
+                    format!("remote data file {f} not supported"),
+                );
                 return None;
             }
             let p = Path::new(f);
-            let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+            let full = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            };
             match std::fs::read(&full) {
                 Ok(bytes) => {
                     let text = String::from_utf8_lossy(&bytes);
@@ -1231,13 +1307,20 @@ impl Lowerer {
                     }
                 }
                 Err(e) => {
-                    self.error(ctx, format!("cannot read data file {}: {e}", full.display()));
+                    self.error(
+                        ctx,
+                        format!("cannot read data file {}: {e}", full.display()),
+                    );
                     return None;
                 }
             }
         }
         if out.is_empty() {
-            self.diag(Level::Warning, ctx, format!("data file(s) {arg} hold no phrases"));
+            self.diag(
+                Level::Warning,
+                ctx,
+                format!("data file(s) {arg} hold no phrases"),
+            );
         }
         Some(out)
     }
@@ -1301,20 +1384,43 @@ impl Lowerer {
             "SecResponseBodyMimeTypesClear" => self.out.body.response_mime_types.clear(),
             "SecArgumentSeparator" => {
                 if first != "&" {
-                    self.diag(Level::Error, &ctx, format!("argument separator {first:?} not supported; & is used"));
+                    self.diag(
+                        Level::Error,
+                        &ctx,
+                        format!("argument separator {first:?} not supported; & is used"),
+                    );
                 }
             }
-            "SecRequestBodyNoFilesLimit" | "SecRequestBodyInMemoryLimit" | "SecResponseBodyLimitAction"
-            | "SecRequestBodyJsonDepthLimit" | "SecArgumentsLimit" | "SecUploadFileLimit"
-            | "SecPcreMatchLimit" | "SecPcreMatchLimitRecursion" => {
-                self.diag(Level::Info, &ctx, format!("{name} {} not modeled; ignored", args.join(" ")));
+            "SecRequestBodyNoFilesLimit"
+            | "SecRequestBodyInMemoryLimit"
+            | "SecResponseBodyLimitAction"
+            | "SecRequestBodyJsonDepthLimit"
+            | "SecArgumentsLimit"
+            | "SecUploadFileLimit"
+            | "SecPcreMatchLimit"
+            | "SecPcreMatchLimitRecursion" => {
+                self.diag(
+                    Level::Info,
+                    &ctx,
+                    format!("{name} {} not modeled; ignored", args.join(" ")),
+                );
             }
-            "SecRuleUpdateActionById" | "SecRuleScript" | "SecRuleRemoveByMsg" | "SecRuleUpdateTargetByMsg"
-            | "SecRemoteRules" | "SecContentInjection" | "SecStreamOutBodyInspection"
-            | "SecXmlExternalEntity" | "SecRuleInheritance" => {
+            "SecRuleUpdateActionById"
+            | "SecRuleScript"
+            | "SecRuleRemoveByMsg"
+            | "SecRuleUpdateTargetByMsg"
+            | "SecRemoteRules"
+            | "SecContentInjection"
+            | "SecStreamOutBodyInspection"
+            | "SecXmlExternalEntity"
+            | "SecRuleInheritance" => {
                 self.diag(Level::Error, &ctx, format!("{name} not supported; ignored"));
             }
-            _ => self.diag(Level::Info, &ctx, format!("{name} ignored (no effect on verdicts)")),
+            _ => self.diag(
+                Level::Info,
+                &ctx,
+                format!("{name} ignored (no effect on verdicts)"),
+            ),
         }
     }
 }
@@ -1706,7 +1812,13 @@ pub fn parse_ip_list<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<IpN
             continue;
         }
         let (addr, prefix) = match item.split_once('/') {
-            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| format!("bad prefix in {item:?}"))?)),
+            Some((a, p)) => (
+                a,
+                Some(
+                    p.parse::<u8>()
+                        .map_err(|_| format!("bad prefix in {item:?}"))?,
+                ),
+            ),
             None => (item, None),
         };
         let ip: IpAddr = addr.parse().map_err(|_| format!("bad address {item:?}"))?;

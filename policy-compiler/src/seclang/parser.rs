@@ -232,8 +232,11 @@ impl Parser {
 
     fn include(&mut self, lname: &str, args: &[String], span: &Span, base: &Path, depth: usize) {
         let [arg] = args else {
-            self.errors
-                .push(Error::new(span, None, format!("{lname}: expected one path")));
+            self.errors.push(Error::new(
+                span,
+                None,
+                format!("{lname}: expected one path"),
+            ));
             return;
         };
         let optional = lname == "includeoptional";
@@ -273,7 +276,12 @@ fn span_of(file: &str, line: u32) -> Span {
     }
 }
 
-fn parse_directive(lname: &str, name: &str, args: &[String], span: &Span) -> Result<DirectiveKind, Error> {
+fn parse_directive(
+    lname: &str,
+    name: &str,
+    args: &[String],
+    span: &Span,
+) -> Result<DirectiveKind, Error> {
     let err = |id: Option<u32>, reason: String| Error::new(span, id, reason);
     let want = |min: usize, max: usize| -> Result<(), Error> {
         if args.len() < min || args.len() > max {
@@ -282,7 +290,10 @@ fn parse_directive(lname: &str, name: &str, args: &[String], span: &Span) -> Res
             } else {
                 format!("{min} to {max}")
             };
-            Err(err(None, format!("{name}: expected {n} arguments, got {}", args.len())))
+            Err(err(
+                None,
+                format!("{name}: expected {n} arguments, got {}", args.len()),
+            ))
         } else {
             Ok(())
         }
@@ -313,8 +324,8 @@ fn parse_directive(lname: &str, name: &str, args: &[String], span: &Span) -> Res
         }
         "secdefaultaction" => {
             want(1, 1)?;
-            let actions = parse_actions(&args[0])
-                .map_err(|r| err(None, format!("SecDefaultAction: {r}")))?;
+            let actions =
+                parse_actions(&args[0]).map_err(|r| err(None, format!("SecDefaultAction: {r}")))?;
             Ok(DirectiveKind::DefaultAction(actions))
         }
         "secmarker" => {
@@ -346,7 +357,10 @@ fn parse_directive(lname: &str, name: &str, args: &[String], span: &Span) -> Res
                     let mut v =
                         parse_variables(r).map_err(|r| err(None, format!("{name}: {r}")))?;
                     if v.len() != 1 {
-                        return Err(err(None, format!("{name}: replaced target must be one variable")));
+                        return Err(err(
+                            None,
+                            format!("{name}: replaced target must be one variable"),
+                        ));
                     }
                     v.pop()
                 }
@@ -498,7 +512,11 @@ pub fn parse_variables(s: &str) -> Result<Vec<Variable>, String> {
             i += 1;
         }
         let collection: String = chars[start..i].iter().collect();
-        if collection.is_empty() || !collection.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if collection.is_empty()
+            || !collection
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return Err(format!("bad variable name {collection:?} in {s:?}"));
         }
         let mut selector = None;
@@ -531,10 +549,12 @@ pub fn parse_variables(s: &str) -> Result<Vec<Variable>, String> {
                 }
                 let key: String = chars[ks..i].iter().collect();
                 i += 1;
-                selector = Some(match key.strip_prefix('/').and_then(|k| k.strip_suffix('/')) {
-                    Some(re) if !is_xml => VarSelector::Regex(re.to_string()),
-                    _ => VarSelector::Key(key),
-                });
+                selector = Some(
+                    match key.strip_prefix('/').and_then(|k| k.strip_suffix('/')) {
+                        Some(re) if !is_xml => VarSelector::Regex(re.to_string()),
+                        _ => VarSelector::Key(key),
+                    },
+                );
             } else {
                 let ks = i;
                 while i < chars.len() && chars[i] != '|' {
@@ -650,7 +670,13 @@ pub fn parse_actions(s: &str) -> Result<Vec<Action>, String> {
                 while i < chars.len() && chars[i] != ',' {
                     i += 1;
                 }
-                value = Some(chars[vs..i].iter().collect::<String>().trim_end().to_string());
+                value = Some(
+                    chars[vs..i]
+                        .iter()
+                        .collect::<String>()
+                        .trim_end()
+                        .to_string(),
+                );
             }
         }
         out.push(Action { name, value });
