@@ -407,3 +407,27 @@ fn settings_and_unsupported() {
     let (p, _) = l.into_program();
     assert_eq!(p.mode, waap_engine::program::Mode::Monitor);
 }
+
+#[test]
+fn pcre_rewrite() {
+    use waap_policy_compiler::seclang::lower::pcre_to_rust;
+    let cases = [
+        (r"\<a\>", "<a>"),
+        (r"[[(]x", r"[\[(]x"),
+        (r"[a&&b~]", r"[a\&\&b\~]"),
+        (r"[]a]", r"[\]a]"),
+        (r"[^]a]", r"[^\]a]"),
+        (r"[[:alpha:]]", r"[[:alpha:]]"),
+        (r"a{2,3}b{c}", r"a{2,3}b\{c\}"),
+        (r"\x{e2}\x{41}", r"\xE2\x{41}"),
+        ("´", r"\xC2\xB4"),
+    ];
+    for (input, want) in cases {
+        let (got, notes) = pcre_to_rust(input);
+        assert_eq!(got, want, "{input}");
+        assert!(notes.is_empty());
+    }
+    let (got, notes) = pcre_to_rust(r"\s*+a{2}+");
+    assert_eq!(got, r"\s*a{2}");
+    assert_eq!(notes.len(), 1);
+}
