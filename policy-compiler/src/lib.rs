@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod error;
 pub mod inspect;
+pub mod seclang;
 pub mod yaml;
 
 use std::path::Path;
