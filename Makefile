@@ -66,7 +66,7 @@ bundle: build-waapc
 # The ECDS file: the wasm filter with the bundle as its configuration. Written to a temp file
 # and renamed over the old one: Envoy only notices an atomic rename.
 ecds: build-tools
-	$(DEVTOOL) ecds --wasm "$(CURDIR)/$(WASM)" --bundle $(BUNDLE) -o $(ECDS).tmp
+	$(DEVTOOL) ecds --wasm "$(abspath $(WASM))" --bundle $(BUNDLE) -o $(ECDS).tmp
 	mv -f $(ECDS).tmp $(ECDS)
 
 # The ECDS file for envoy/docker-compose.yml, with the wasm at its container path.
