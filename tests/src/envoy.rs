@@ -78,6 +78,9 @@ pub fn waapc_bin() -> Result<PathBuf> {
 
 /// Runs `waapc compile POLICY -o OUT` and returns the bundle bytes.
 pub fn compile_policy(policy: &Path, out: &Path) -> Result<Vec<u8>> {
+    if !policy.is_file() {
+        return Err(Error::new(format!("policy {} not found", policy.display())));
+    }
     let waapc = waapc_bin()?;
     let output = Command::new(&waapc)
         .arg("compile")
@@ -96,7 +99,13 @@ pub fn compile_policy(policy: &Path, out: &Path) -> Result<Vec<u8>> {
             String::from_utf8_lossy(&output.stderr)
         )));
     }
-    fs::read(out).map_err(|e| Error::new(format!("reading bundle {}: {e}", out.display())))
+    fs::read(out).map_err(|e| {
+        Error::new(format!(
+            "waapc compile {} succeeded but the bundle {} cannot be read: {e}",
+            policy.display(),
+            out.display()
+        ))
+    })
 }
 
 /// `n` distinct free loopback ports (all listeners are held until every port is chosen).
