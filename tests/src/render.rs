@@ -1,0 +1,191 @@
+//! Renders the Envoy bootstrap (`envoy/envoy.yaml.tmpl`) and the ECDS resource
+//! (`envoy/ecds.yaml.tmpl`). Both templates are compiled in, so `waap-devtool`, `make run`
+//! and the e2e harness render exactly the same text.
+
+use crate::{base64, Error, Result};
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+/// The bootstrap template.
+pub const BOOTSTRAP_TEMPLATE: &str = include_str!("../../envoy/envoy.yaml.tmpl");
+/// The ECDS resource template.
+pub const ECDS_TEMPLATE: &str = include_str!("../../envoy/ecds.yaml.tmpl");
+
+const FILTER_BEGIN: &str = "# @waap-filter-begin";
+const FILTER_END: &str = "# @waap-filter-end";
+
+/// What the bootstrap is rendered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bootstrap {
+    pub listen_port: u16,
+    pub admin_port: u16,
+    pub upstream_host: String,
+    pub upstream_port: u16,
+    /// The ECDS file holding the waap filter; `None` renders the chain without the filter
+    /// (router only), for tests of the harness itself.
+    pub ecds_path: Option<String>,
+}
+
+impl Bootstrap {
+    /// `make run`'s defaults: listener 10000, admin 9901, echo upstream on 18080.
+    pub fn for_example(example: &str) -> Bootstrap {
+        Bootstrap {
+            listen_port: 10000,
+            admin_port: 9901,
+            upstream_host: "127.0.0.1".into(),
+            upstream_port: 18080,
+            ecds_path: Some(format!("target/run/{example}.ecds.yaml")),
+        }
+    }
+}
+
+/// A YAML double-quoted scalar (JSON string syntax is valid YAML).
+fn quoted(s: &str) -> String {
+    let mut out = String::new();
+    crate::json::write_string(&mut out, s);
+    out
+}
+
+/// Replaces every `${NAME}` with its value; an unknown or unclosed placeholder is an error.
+pub fn substitute(template: &str, vars: &[(&str, String)]) -> Result<String> {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| Error::new("template: unclosed ${ placeholder"))?;
+        let name = &after[..end];
+        let value = vars
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| Error::new(format!("template: no value for ${{{name}}}")))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Removes the lines from `# @waap-filter-begin` to `# @waap-filter-end`, or just the two
+/// marker lines when `keep` is set.
+fn filter_section(template: &str, keep: bool) -> Result<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut inside = false;
+    let mut seen = false;
+    for line in template.split_inclusive('\n') {
+        let t = line.trim();
+        if t == FILTER_BEGIN {
+            inside = true;
+            seen = true;
+        } else if t == FILTER_END {
+            inside = false;
+        } else if keep || !inside {
+            out.push_str(line);
+        }
+    }
+    if inside || !seen {
+        return Err(Error::new(
+            "template: waap filter markers missing or unbalanced",
+        ));
+    }
+    Ok(out)
+}
+
+/// Renders the bootstrap template.
+pub fn render_bootstrap(b: &Bootstrap) -> Result<String> {
+    let text = filter_section(BOOTSTRAP_TEMPLATE, b.ecds_path.is_some())?;
+    substitute(
+        &text,
+        &[
+            ("LISTEN_PORT", b.listen_port.to_string()),
+            ("ADMIN_PORT", b.admin_port.to_string()),
+            ("UPSTREAM_HOST", quoted(&b.upstream_host)),
+            ("UPSTREAM_PORT", b.upstream_port.to_string()),
+            ("ECDS_PATH", quoted(b.ecds_path.as_deref().unwrap_or(""))),
+        ],
+    )
+}
+
+/// Renders the ECDS resource: the wasm filter with `bundle` as its BytesValue configuration.
+pub fn render_ecds(wasm_path: &str, bundle: &[u8], version: &str) -> Result<String> {
+    substitute(
+        ECDS_TEMPLATE,
+        &[
+            ("VERSION", version.replace(['"', '\\', '\n'], "_")),
+            ("WASM_PATH", quoted(wasm_path)),
+            ("BUNDLE_BASE64", quoted(&base64::encode(bundle))),
+        ],
+    )
+}
+
+/// Writes `contents` to a temporary file beside `path`, then renames it over `path`: readers
+/// (and Envoy's file watcher, which only notices renames) never see a partial file.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::new(format!("{}: not a file path", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::new(format!("writing {}: {e}", path.display())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitute_rejects_unknown_placeholders() {
+        assert_eq!(
+            substitute("a ${X} b", &[("X", "1".into())]).unwrap(),
+            "a 1 b"
+        );
+        assert!(substitute("a ${Y}", &[("X", "1".into())]).is_err());
+        assert!(substitute("a ${X", &[("X", "1".into())]).is_err());
+    }
+
+    #[test]
+    fn bootstrap_without_ecds_has_no_waap_filter() {
+        let mut b = Bootstrap::for_example("basic");
+        let with = render_bootstrap(&b).unwrap();
+        assert!(
+            with.contains("config_discovery") && with.contains("\"target/run/basic.ecds.yaml\"")
+        );
+        b.ecds_path = None;
+        let without = render_bootstrap(&b).unwrap();
+        assert!(
+            !without.contains("config_discovery") && without.contains("envoy.filters.http.router")
+        );
+        assert!(!without.contains("${") && !with.contains("${"));
+    }
+
+    #[test]
+    fn ecds_carries_the_bundle_as_base64_bytes_value() {
+        let text = render_ecds("/x/waap_filter.wasm", b"foobar", "7").unwrap();
+        assert!(text.contains("value: \"Zm9vYmFy\""));
+        assert!(text.contains("filename: \"/x/waap_filter.wasm\""));
+        assert!(
+            text.contains("google.protobuf.BytesValue") && text.contains("version_info: \"7\"")
+        );
+    }
+}
