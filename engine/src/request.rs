@@ -230,22 +230,18 @@ fn hexval(c: u8) -> Option<u8> {
 
 /// The adapters from the parsers onto the collections.
 mod glue {
-    use crate::parse::Pair;
+    use crate::parse::{self, Pair};
 
     pub fn cookies(value: &[u8]) -> Vec<Pair> {
-        value
-            .split(|&b| b == b';')
-            .map(|c| c.trim_ascii_start())
-            .filter(|c| !c.is_empty())
-            .map(|c| match c.iter().position(|&b| b == b'=') {
-                Some(i) => (c[..i].to_vec(), c[i + 1..].to_vec()),
-                None => (c.to_vec(), Vec::new()),
-            })
-            .collect()
+        parse::parse_cookies(value)
     }
 
-    pub fn json(_raw: &[u8]) -> Result<Vec<Pair>, (Vec<Pair>, String)> {
-        Err((Vec::new(), "JSON parser not wired".into()))
+    pub fn json(raw: &[u8]) -> Result<Vec<Pair>, (Vec<Pair>, String)> {
+        let j = parse::parse_json(raw, &parse::JsonLimits::default());
+        match j.error {
+            None => Ok(j.pairs),
+            Some(e) => Err((j.pairs, format!("JSON: {e}"))),
+        }
     }
 
     pub struct Multipart {
@@ -255,11 +251,21 @@ mod glue {
         pub error: Option<String>,
     }
 
-    pub fn multipart(_ct: &[u8], _raw: &[u8]) -> Multipart {
-        Multipart { args: vec![], files: vec![], part_headers: vec![], error: Some("multipart parser not wired".into()) }
+    pub fn multipart(ct: &[u8], raw: &[u8]) -> Multipart {
+        let m = parse::parse_multipart(ct, raw, &parse::MultipartLimits::default());
+        Multipart {
+            args: m.args,
+            files: m.files.into_iter().map(|f| (f.field_name, f.filename, f.size)).collect(),
+            part_headers: m.part_headers,
+            error: m.error.map(|e| format!("multipart: {e}")),
+        }
     }
 
-    pub fn xml(_raw: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Option<String>) {
-        (vec![], vec![], Some("XML parser not wired".into()))
+    /// `XML:/*` is the root element's whole text (as libxml2's XPath gives it to
+    /// ModSecurity); `XML://@*` the attribute values.
+    pub fn xml(raw: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Option<String>) {
+        let x = parse::parse_xml(raw, &parse::XmlLimits::default());
+        let texts = if x.root_text.is_empty() { Vec::new() } else { vec![x.root_text] };
+        (texts, x.attr_values, x.error.map(|e| format!("XML: {e}")))
     }
 }
