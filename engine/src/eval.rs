@@ -341,15 +341,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             if !self.eval_rule(rule, host) {
                 continue;
             }
-            // The whole rule matched: actions.
-            for cond in core::iter::once(&rule.cond).chain(&rule.chain) {
-                for sv in &cond.setvars {
-                    self.setvar(rule, sv);
-                }
-            }
-            for sv in &rule.actions.setvars {
-                self.setvar(rule, sv);
-            }
+            // The whole rule matched: the remaining actions.
             for ctl in &rule.actions.ctls {
                 self.apply_ctl(ctl);
             }
@@ -403,11 +395,13 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             || self.removed_tags.iter().any(|t| rule.tags.iter().any(|rt| rt == t))
     }
 
-    /// Evaluates every link; on success MATCHED_VAR(S) describe the last link's matches.
+    /// Evaluates every link in order. As in ModSecurity v3, a link's captures and `setvar`s
+    /// take effect as soon as that link matches (the next link may read them, as CRS's
+    /// 920420 does); the disruptive action waits for the whole chain.
     fn eval_rule(&mut self, rule: &Rule, host: &dyn Host) -> bool {
         let (r, o) = self.stats.get();
         self.stats.set((r + 1, o));
-        for cond in core::iter::once(&rule.cond).chain(&rule.chain) {
+        for (i, cond) in core::iter::once(&rule.cond).chain(&rule.chain).enumerate() {
             let (hits, errors) = self.eval_cond(rule, cond);
             self.errors += errors;
             if errors > 0 {
@@ -416,11 +410,42 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             let Some(last) = hits.last() else { return false };
             self.matched_var = last.clone();
             if cond.capture {
-                self.tx.insert("0".into(), last.1.clone());
+                self.capture(cond, &last.1);
             }
             self.matched_vars = hits;
+            let setvars = if i == 0 { &rule.actions.setvars } else { &cond.setvars };
+            for sv in setvars {
+                self.setvar(rule, sv);
+            }
+            if i == 0 {
+                for sv in &cond.setvars {
+                    self.setvar(rule, sv);
+                }
+            }
         }
         true
+    }
+
+    /// `capture`: TX:0 is the whole match, TX:1..TX:9 the groups.
+    fn capture(&mut self, cond: &Condition, value: &[u8]) {
+        let crate::program::Operator::Rx(i) = cond.operator else {
+            self.tx.insert("0".into(), value.to_vec());
+            return;
+        };
+        if cond.negated {
+            return;
+        }
+        let Some(cm) = self.engine.capture_matcher(i) else { return };
+        for (n, g) in cm.captures(value).into_iter().enumerate() {
+            match g {
+                Some(g) => {
+                    self.tx.insert(n.to_string(), g);
+                }
+                None => {
+                    self.tx.remove(&n.to_string());
+                }
+            }
+        }
     }
 
     /// Runs one condition over its targets; returns the matching (name, value) pairs.
