@@ -407,21 +407,27 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             if errors > 0 {
                 host.log(LogLevel::Warn, &format!("waap: rule {}: {errors} regex evaluation errors", rule.id));
             }
-            let Some(last) = hits.last() else { return false };
-            self.matched_var = last.clone();
-            if cond.capture {
-                self.capture(cond, &last.1);
+            if hits.is_empty() {
+                return false;
             }
-            self.matched_vars = hits;
-            let setvars = if i == 0 { &rule.actions.setvars } else { &cond.setvars };
-            for sv in setvars {
-                self.setvar(rule, sv);
-            }
-            if i == 0 {
-                for sv in &cond.setvars {
+            // Per matching value, as ModSecurity v3 does: MATCHED_VAR, captures, setvars
+            // (so an anomaly score grows once per matching variable).
+            for hit in &hits {
+                self.matched_var = hit.clone();
+                if cond.capture {
+                    self.capture(cond, &hit.1);
+                }
+                let setvars = if i == 0 { &rule.actions.setvars } else { &cond.setvars };
+                for sv in setvars {
                     self.setvar(rule, sv);
                 }
+                if i == 0 {
+                    for sv in &cond.setvars {
+                        self.setvar(rule, sv);
+                    }
+                }
             }
+            self.matched_vars = hits;
         }
         true
     }

@@ -76,6 +76,8 @@ SecRule TX:score "@ge 5" "id:199,phase:2,deny,status:403,log"
 "#,
     );
     assert_eq!(get(&e, "/?a=attack", &[]).0, Verdict::Allow);
+    // setvar runs once per matching value (ModSecurity v3): two arguments, +6.
+    assert!(matches!(get(&e, "/?a=attack&b=attack", &[]).0, Verdict::Deny { .. }));
     let (v, ids) = get(&e, "/?attack=attack", &[]);
     assert_eq!(v, Verdict::Deny { status: 403, rule_ids: vec![199, 100, 101] }, "{ids:?}");
 }
