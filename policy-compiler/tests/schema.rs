@@ -30,7 +30,9 @@ fn yaml_to_json(src: &str) -> Value {
 fn schema_errors(src: &str) -> Vec<String> {
     let v = validator();
     let instance = yaml_to_json(src);
-    v.iter_errors(&instance).map(|e| format!("{}: {e}", e.instance_path())).collect()
+    v.iter_errors(&instance)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
 }
 
 const MINIMAL: &str = "version: 1\nmode: block\n";
@@ -96,8 +98,14 @@ fn schema_rejects_what_waapc_rejects() {
         ("negative id", one_rule("", "{ contains: x }").replace("id: 1", "id: -1")),
     ];
     for (what, src) in &cases {
-        assert!(!schema_errors(src).is_empty(), "schema accepts {what}:\n{src}");
-        assert!(compile_str("t.yaml", src).is_err(), "waapc accepts {what}:\n{src}");
+        assert!(
+            !schema_errors(src).is_empty(),
+            "schema accepts {what}:\n{src}"
+        );
+        assert!(
+            compile_str("t.yaml", src).is_err(),
+            "waapc accepts {what}:\n{src}"
+        );
     }
 }
 
@@ -127,7 +135,11 @@ fn schema_accepts_what_waapc_accepts() {
 }
 
 fn string_list(v: &Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -137,7 +149,10 @@ fn schema_target_names_are_the_frontends() {
     let mut in_code: Vec<String> = TARGETS.iter().map(|(n, _)| n.to_string()).collect();
     in_schema.sort();
     in_code.sort();
-    assert_eq!(in_schema, in_code, "update policy.schema.json $defs.target with yaml::TARGETS");
+    assert_eq!(
+        in_schema, in_code,
+        "update policy.schema.json $defs.target with yaml::TARGETS"
+    );
 }
 
 #[test]
