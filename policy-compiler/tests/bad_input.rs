@@ -1,6 +1,9 @@
 //! The real `waapc` binary on bad input: every policy error exits 1 and names `file:line`,
 //! the reason and the rule; usage errors exit 2; `inspect` shows what a bundle holds.
 
+// Test helpers outside #[test] functions may unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};

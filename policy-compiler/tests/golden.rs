@@ -1,6 +1,9 @@
 //! Golden bundles (`tests/golden/`, see its README): today's engine still loads every bundle
 //! an earlier waapc wrote and gives the same verdicts.
 
+// Test helpers outside #[test] functions may unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use waap_bundle::{Bundle, SectionKind};

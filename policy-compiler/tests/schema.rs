@@ -2,6 +2,9 @@
 //! frontend: the examples validate, unknown keys do not, and its target and transform names
 //! are exactly the ones waapc accepts.
 
+// Test helpers outside #[test] functions may unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;

@@ -7,6 +7,9 @@
 //!   the filter still blocks and passes as before and Envoy logged no wasm panic or failed
 //!   VM call.
 
+// Test helpers outside #[test] functions may unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
