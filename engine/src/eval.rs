@@ -338,7 +338,18 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             if self.is_removed(rule) {
                 continue;
             }
-            if !self.eval_rule(rule, host) {
+            let errors_before = self.errors;
+            let matched = self.eval_rule(rule, host);
+            if self.errors > errors_before && engine.program.on_error == crate::program::FailMode::Closed {
+                // Fail closed: a rule that could not be evaluated denies the request.
+                let status = 503;
+                log::emit_limit(host, &self.head, status, &format!("rule {} could not be evaluated (on_error: fail_closed)", rule.id));
+                if engine.program.mode == Mode::Block {
+                    self.denied = Some((status, rule.id));
+                    return Verdict::Deny { status, rule_ids: vec![rule.id] };
+                }
+            }
+            if !matched {
                 continue;
             }
             // The whole rule matched: the remaining actions.

@@ -430,7 +430,8 @@ fn inspect_shows_format_revision_sections_rules_and_bytes_of_the_example() {
         Some(bytes.len().to_string().as_str()),
         "{r}"
     );
-    assert_eq!(field(r, "rules"), Some("5"), "{r}");
+    // Five rules in the policy plus 200002 (body.on_parse_error: block, the default).
+    assert_eq!(field(r, "rules"), Some("6"), "{r}");
     assert_eq!(field(r, "mode"), Some("Block"), "{r}");
     assert_eq!(field(r, "sections"), Some("4"), "{r}");
     for kind in ["META", "PROGRAM", "DFA"] {
