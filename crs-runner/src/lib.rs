@@ -18,3 +18,4 @@ pub mod proxy;
 pub mod report;
 pub mod request;
 pub mod run;
+pub mod upstream;

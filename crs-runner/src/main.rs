@@ -12,7 +12,6 @@ use waap_crs_runner::proxy::LogIndex;
 use waap_crs_runner::report::{render, Counts};
 use waap_crs_runner::run::{run_all, Driver, Outcome};
 use waap_crs_runner::{ftw, run};
-use waap_e2e::echo::EchoServer;
 use waap_e2e::envoy::{self, Envoy, EnvoyOptions, TempDir, WasmFilter};
 
 const USAGE: &str =
@@ -238,8 +237,8 @@ fn run_envoy(
     concurrency: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<run::TestResult>, String> {
-    let echo =
-        EchoServer::start("127.0.0.1:0").map_err(|e| format!("starting the echo server: {e}"))?;
+    let echo = waap_crs_runner::upstream::Upstream::start()
+        .map_err(|e| format!("starting the upstream: {e}"))?;
     let wasm = envoy::wasm_path().map_err(|e| e.to_string())?;
     let mut opts = EnvoyOptions::new(echo.port(), Some(WasmFilter { wasm, bundle }));
     opts.concurrency = 2;

@@ -5,6 +5,7 @@
 use crate::judge::Observed;
 use crate::parse::{parse_request, ParsedRequest};
 use crate::policy::MARKER_ID;
+use crate::upstream;
 use waap_e2e::echo;
 use waap_engine::host::NativeHost;
 use waap_engine::{Engine, RequestHead, Verdict};
@@ -61,7 +62,7 @@ pub fn run(engine: &Engine, raw: &[u8], request_id: &str) -> Observed {
     let status = match verdict {
         Verdict::Deny { status, .. } => status,
         Verdict::Allow => {
-            let resp = echo::respond(&echo::Request {
+            let resp = upstream::respond(&echo::Request {
                 method: req.method.clone(),
                 target: String::from_utf8_lossy(&req.uri).into_owned(),
                 version: req.version.clone(),
