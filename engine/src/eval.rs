@@ -141,6 +141,7 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     removed_tags: Vec<String>,
     removed_targets: Vec<(RuleRef, Target)>,
     processor_override: Option<BodyProcessor>,
+    force_body_var: bool,
     matches: Vec<MatchRecord>,
     denied: Option<(u16, u32)>,
     would_deny: Option<(u16, u32)>,
@@ -186,6 +187,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             removed_tags: Vec::new(),
             removed_targets: Vec::new(),
             processor_override: None,
+            force_body_var: false,
             matches: Vec::new(),
             denied: None,
             would_deny: None,
@@ -685,6 +687,13 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             QueryString => emit(scalar(Cow::Borrowed(&self.hd.query))),
             RequestBody => {
                 if let Some(b) = body {
+                    if b.processor == BodyProcessor::UrlEncoded || self.force_body_var {
+                        emit(scalar(Cow::Borrowed(&b.raw)));
+                    }
+                }
+            }
+            RawBody => {
+                if let Some(b) = body {
                     emit(scalar(Cow::Borrowed(&b.raw)));
                 }
             }
@@ -823,7 +832,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             Ctl::RuleRemoveTargetById(id, t) => self.removed_targets.push((RuleRef::Id(*id), t.clone())),
             Ctl::RuleRemoveTargetByTag(tag, t) => self.removed_targets.push((RuleRef::Tag(tag.clone()), t.clone())),
             Ctl::RequestBodyProcessor(p) => self.processor_override = BodyProcessor::from_name(p),
-            Ctl::ForceRequestBodyVariable(_) | Ctl::AuditEngine(_) => {}
+            Ctl::ForceRequestBodyVariable(on) => self.force_body_var = *on,
+            Ctl::AuditEngine(_) => {}
         }
     }
 
@@ -881,6 +891,7 @@ pub fn collection_name(c: Collection) -> &'static str {
         RequestProtocol => "REQUEST_PROTOCOL",
         QueryString => "QUERY_STRING",
         RequestBody => "REQUEST_BODY",
+        RawBody => "REQUEST_BODY",
         RequestBodyLength => "REQUEST_BODY_LENGTH",
         Xml => "XML",
         Files => "FILES",

@@ -396,7 +396,7 @@ fn lower_rule(r: &RuleYaml, program: &mut Program) -> Result<Rule, String> {
                 | Collection::ArgsNames
                 | Collection::ArgsPost
                 | Collection::ArgsPostNames
-                | Collection::RequestBody
+                | Collection::RawBody
         ) {
             phase = 2;
         }
@@ -505,7 +505,7 @@ pub const TARGETS: &[(&str, Collection)] = &[
     ("header_names", Collection::RequestHeadersNames),
     ("cookies", Collection::RequestCookies),
     ("cookie_names", Collection::RequestCookiesNames),
-    ("body", Collection::RequestBody),
+    ("body", Collection::RawBody),
 ];
 
 fn parse_target(t: &str) -> Result<Target, String> {
