@@ -193,7 +193,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             would_deny: None,
             allowed: false,
             errors: 0,
-            tcache: RefCell::new(TCache::default()),
+            tcache: RefCell::new(TCache::with_capacity_and_hasher(256, Default::default())),
             stats: core::cell::Cell::new((0, 0)),
         }
     }
@@ -469,7 +469,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
 
     /// Runs one condition over its targets; returns the matching (name, value) pairs.
     fn eval_cond<'s>(&'s self, rule: &Rule, cond: &'s Condition) -> (Vec<(Vec<u8>, Vec<u8>)>, u32) {
-        let mut values: Vec<(Collection, Val<'_>)> = Vec::new();
+        let mut values: Vec<(Collection, Val<'_>)> = Vec::with_capacity(16);
         if cond.targets.is_empty() {
             values.push((Collection::Env, Val::scalar(Cow::Borrowed(b""))));
         }
