@@ -9,18 +9,14 @@
 //! `target/bench/results.json` and `target/bench/ratios.svg`, and ends with
 //! `basic_get_ratio=R` and `crs_pl1_get_ratio=R`. See bench/README.md.
 
-mod proc;
-mod report;
-mod requests;
-mod wrk;
-
-use proc::{BenchEnvoy, Launch};
-use report::{num, obj, opt_num, text, Cell};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{SystemTime, UNIX_EPOCH};
+use waap_bench::proc::{self, BenchEnvoy, Launch};
+use waap_bench::report::{self, num, obj, opt_num, text, Cell};
+use waap_bench::{requests, wrk};
 use waap_e2e::envoy as harness;
 use waap_e2e::json::{self, Value};
 use waap_e2e::render::{self, Bootstrap};

@@ -235,6 +235,26 @@ pub fn raw_request(kind: &RequestKind) -> Vec<u8> {
     out
 }
 
+/// The request as the engine sees it behind Envoy: lower-case header names, `host` from
+/// `:authority`, an `x-request-id`, and `content-length` on a POST.
+pub fn engine_headers(kind: &RequestKind) -> Vec<(String, Vec<u8>)> {
+    let mut h: Vec<(String, Vec<u8>)> = vec![("host".into(), b"127.0.0.1".to_vec())];
+    for (k, v) in BROWSER_HEADERS.iter().chain(kind.headers.iter()) {
+        h.push((k.to_ascii_lowercase(), v.as_bytes().to_vec()));
+    }
+    if kind.method == "POST" {
+        h.push((
+            "content-length".into(),
+            kind.body.len().to_string().into_bytes(),
+        ));
+    }
+    h.push((
+        "x-request-id".into(),
+        b"7d3c1f0a-2b4e-4c6d-9e8f-0a1b2c3d4e5f".to_vec(),
+    ));
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
