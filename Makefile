@@ -21,6 +21,11 @@ ADMIN_PORT ?= 9901
 UPSTREAM_PORT ?= 18080
 CONCURRENCY ?= 1
 
+# The OWASP CRS rules used by examples/crs and the CRS tests: the corpus beside the checkout
+# when present, else Debian's modsecurity-crs package (CRS 3.3.4).
+CRS_DIR ?= $(firstword $(wildcard $(abspath ../shared/corpus/crs-v4)) /usr/share/modsecurity-crs)
+export CRS_DIR
+
 ENVOY_VERSION := 1.40.0
 VENV := .venv
 PIP_CACHE := $(CURDIR)/.cache/pip

@@ -3,6 +3,7 @@
 //! backend builds DFAs and writes a checksummed bundle.
 
 pub mod backend;
+pub mod crs;
 pub mod error;
 pub mod inspect;
 pub mod seclang;
@@ -32,6 +33,10 @@ pub struct Compiled {
     pub stats: backend::BackendStats,
     /// Milliseconds for the whole compile.
     pub compile_ms: u128,
+    /// Frontend diagnostics (rules approximated or disabled), one per line.
+    pub diagnostics: Vec<String>,
+    /// Rule-set files read.
+    pub files: usize,
 }
 
 /// Reads and compiles a policy file.
@@ -54,7 +59,15 @@ pub fn compile_str(file: &str, src: &str) -> Result<Compiled, PolicyErrors> {
     };
     let (bundle, stats) =
         backend::emit(&mut fe.program, &fe.backend, &meta).map_err(|msg| PolicyError::new(file, msg))?;
-    Ok(Compiled { bundle, revision, rules: fe.program.rules.len(), stats, compile_ms: start.elapsed().as_millis() })
+    Ok(Compiled {
+        bundle,
+        revision,
+        rules: fe.program.rules.len(),
+        stats,
+        compile_ms: start.elapsed().as_millis(),
+        diagnostics: fe.diagnostics,
+        files: fe.files.len(),
+    })
 }
 
 /// FNV-1a, 64 bit: a stable content hash for default revision ids.

@@ -52,6 +52,9 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
             }
             let (Some(policy), Some(out)) = (policy, out) else { return Err(usage("compile needs POLICY and -o BUNDLE")) };
             let c = compile_file(&policy).map_err(|e| (1, e.to_string()))?;
+            for d in &c.diagnostics {
+                eprintln!("{d}");
+            }
             std::fs::write(&out, &c.bundle).map_err(|e| (2, format!("waapc: cannot write {}: {e}", out.display())))?;
             println!(
                 "compiled {} -> {}: revision {}, {} rules, {} regexes ({} DFAs, {} lazy fallbacks, {} prefilters), {} DFA bytes, bundle {} bytes, {} ms",
@@ -72,6 +75,9 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
         "check" => {
             let [_, policy] = args else { return Err(usage("check needs exactly one POLICY")) };
             let c = compile_file(&PathBuf::from(policy)).map_err(|e| (1, e.to_string()))?;
+            for d in &c.diagnostics {
+                println!("{d}");
+            }
             println!("{policy}: ok: {} rules, revision {}, bundle would be {} bytes", c.rules, c.revision, c.bundle.len());
             Ok(())
         }

@@ -35,6 +35,9 @@ pub struct PolicyFile {
     /// Custom WAF rules.
     #[serde(default)]
     pub rules: Vec<RuleYaml>,
+    /// Rule sets: the OWASP Core Rule Set.
+    #[serde(default)]
+    pub waf: Option<crate::crs::WafYaml>,
 }
 
 /// `mode:`.
@@ -193,6 +196,10 @@ pub struct Frontend {
     pub backend: BackendOptions,
     /// Revision given in the file, if any.
     pub revision: Option<String>,
+    /// Warnings and disabled rules from the SecLang frontend.
+    pub diagnostics: Vec<String>,
+    /// SecLang files read.
+    pub files: Vec<std::path::PathBuf>,
 }
 
 /// Parses and lowers a YAML policy.
@@ -216,8 +223,31 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
     }
     let rule_lines = rule_lines(src);
     let line_of = |id: u32| rule_lines.iter().find(|(i, _)| *i == id).map(|(_, l)| *l);
+    // CRS first: its tables come first, and our rules' regex indices follow them.
+    let base = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new("."));
+    let crs_cfg = pf.waf.as_ref().and_then(|w| w.crs.clone());
+    let crs = match &crs_cfg {
+        Some(cfg) => match crate::crs::compile(file, base, cfg) {
+            Ok(part) => Some(part),
+            Err(mut es) => {
+                for e in &mut es {
+                    e.line = e.line.or(find_key_line(src, "waf"));
+                }
+                return Err(PolicyErrors(es));
+            }
+        },
+        None => None,
+    };
+    let (crs_program, diagnostics, files) = match crs {
+        Some(p) => (Some(p.program), p.diagnostics, p.files),
+        None => (None, Vec::new(), Vec::new()),
+    };
+    let crs_rules: Vec<Rule> = crs_program.as_ref().map(|p| p.rules.clone()).unwrap_or_default();
     let mut program = Program {
         version: PROGRAM_VERSION,
+        regexes: crs_program.as_ref().map(|p| p.regexes.clone()).unwrap_or_default(),
+        literal_sets: crs_program.as_ref().map(|p| p.literal_sets.clone()).unwrap_or_default(),
+        tx_init: crs_program.as_ref().map(|p| p.tx_init.clone()).unwrap_or_default(),
         mode: match pf.mode {
             ModeYaml::Block => Mode::Block,
             ModeYaml::Monitor => Mode::Monitor,
@@ -237,18 +267,24 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         },
         ..BodyConfig::default()
     };
-    let mut seen: Vec<u32> = Vec::new();
+    if let Some(p) = &crs_program {
+        program.body.inspect = true;
+        program.body.inspect_response = p.body.inspect_response;
+        program.body.response_mime_types = p.body.response_mime_types.clone();
+    }
+    let mut seen: Vec<u32> = crs_rules.iter().map(|r| r.id).collect();
     for r in &pf.rules {
         let line = line_of(r.id);
         let err = |msg: String| PolicyError::new(file, msg).at(line).rule(r.id);
         if seen.contains(&r.id) {
             let first = rule_lines.iter().find(|(i, _)| *i == r.id).map(|(_, l)| *l);
             let second = rule_lines.iter().filter(|(i, _)| *i == r.id).nth(1).map(|(_, l)| *l);
+            let where_ = match (first, second) {
+                (Some(f), Some(_)) => format!("first defined at line {f}"),
+                _ => "also a rule set (CRS) rule id".to_string(),
+            };
             errors.push(
-                PolicyError::new(
-                    file,
-                    format!("duplicate rule id {} (first defined at line {})", r.id, first.unwrap_or(0)),
-                )
+                PolicyError::new(file, format!("duplicate rule id {} ({where_})", r.id))
                 .at(second.or(line))
                 .rule(r.id),
             );
@@ -267,6 +303,14 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
     }
     // Header-only rules (phase 1) run before body rules, each group in file order.
     program.rules.sort_by_key(|r| r.phase);
+    // Our rules run before the rule set's in each phase; shift its skipAfter targets.
+    let shift = program.rules.len() as u32;
+    for mut r in crs_rules {
+        if let Some(t) = r.actions.skip_after.as_mut() {
+            *t += shift;
+        }
+        program.rules.push(r);
+    }
     if !errors.is_empty() {
         return Err(PolicyErrors(errors));
     }
@@ -279,6 +323,8 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
             fallback: regex.fallback.unwrap_or(FallbackYaml::Lazy),
         },
         revision: pf.revision,
+        diagnostics,
+        files,
     })
 }
 
