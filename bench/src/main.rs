@@ -203,6 +203,22 @@ fn bundle_load_us(log: &str) -> Vec<f64> {
         .collect()
 }
 
+/// Waits (at most 30 s) until `e` is idle: requests still in flight when wrk stops (a slow
+/// policy can hold seconds of work) must not steal the CPU from the next cell.
+fn settle(e: &BenchEnvoy) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let window = std::time::Duration::from_millis(200);
+    while std::time::Instant::now() < deadline {
+        let Some(a) = e.cpu_seconds() else { return };
+        std::thread::sleep(window);
+        let Some(b) = e.cpu_seconds() else { return };
+        if (b - a) / window.as_secs_f64() < 0.10 {
+            return;
+        }
+    }
+    eprintln!("waap-bench: {} still busy 30 s after its run", e.name);
+}
+
 fn file_size(p: &Path) -> Option<f64> {
     fs::metadata(p).ok().map(|m| m.len() as f64)
 }
@@ -386,11 +402,14 @@ fn run() -> Result<(), String> {
                 settings.warmup,
             )
             .map_err(|e| format!("warm-up {} {}: {e}", cell.config, cell.request))?;
+            settle(&envoys[ci]);
         }
     }
     for rep in 0..settings.repeats {
         for (i, cell) in cells.iter_mut().enumerate() {
             let ci = i / kinds.len();
+            let cpu0 = (envoys[ci].cpu_seconds(), sink.cpu_seconds());
+            let t0 = std::time::Instant::now();
             let r = wrk::run(
                 &wrk_opts,
                 &scripts[i % kinds.len()],
@@ -398,6 +417,14 @@ fn run() -> Result<(), String> {
                 settings.seconds,
             )
             .map_err(|e| format!("{} {}: {e}", cell.config, cell.request))?;
+            let wall = t0.elapsed().as_secs_f64().max(1e-3);
+            settle(&envoys[ci]);
+            if let (Some(a), Some(b)) = (cpu0.0, envoys[ci].cpu_seconds()) {
+                cell.envoy_cpu_runs.push((b - a) / wall);
+            }
+            if let (Some(a), Some(b)) = (cpu0.1, sink.cpu_seconds()) {
+                cell.upstream_cpu_runs.push((b - a) / wall);
+            }
             eprintln!(
                 "waap-bench: run {}/{} {:<14} {:<11} {:>9.0} req/s",
                 rep + 1,
@@ -407,8 +434,10 @@ fn run() -> Result<(), String> {
                 r.rps
             );
             cell.rps_runs.push(r.rps);
-            cell.p50_us_runs.extend(r.p50_us);
-            cell.p99_us_runs.extend(r.p99_us);
+            if r.requests > 0 {
+                cell.p50_us_runs.extend(r.p50_us);
+                cell.p99_us_runs.extend(r.p99_us);
+            }
             cell.requests += r.requests;
             cell.non_2xx += r.non_2xx;
             cell.socket_errors += r.socket_errors;

@@ -38,6 +38,10 @@ pub struct Cell {
     pub rps_runs: Vec<f64>,
     pub p50_us_runs: Vec<f64>,
     pub p99_us_runs: Vec<f64>,
+    /// CPU used by the Envoy under test during each run, in cores (1.0 = one core busy).
+    pub envoy_cpu_runs: Vec<f64>,
+    /// CPU used by the upstream sink during each run, in cores.
+    pub upstream_cpu_runs: Vec<f64>,
     pub requests: u64,
     pub non_2xx: u64,
     pub socket_errors: u64,
@@ -81,7 +85,9 @@ pub fn fill_ratios(cells: &mut [Cell], no_filter: &str, noop: &str) {
 }
 
 fn fmt_us(us: f64) -> String {
-    if us >= 1000.0 {
+    if us <= 0.0 {
+        "-".into()
+    } else if us >= 1000.0 {
         format!("{:.2}ms", us / 1000.0)
     } else {
         format!("{us:.0}us")
@@ -97,14 +103,27 @@ pub fn table(cells: &[Cell], noise: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<14} {:<11} {:>10} {:>7} {:>9} {:>9} {:>8} {:>8} {:>6}  notes",
-        "config", "request", "req/s", "spread", "p50", "p99", "/no-filt", "/noop", "status"
+        "{:<14} {:<11} {:>10} {:>7} {:>9} {:>9} {:>8} {:>8} {:>6} {:>5} {:>5}  notes",
+        "config",
+        "request",
+        "req/s",
+        "spread",
+        "p50",
+        "p99",
+        "/no-filt",
+        "/noop",
+        "status",
+        "cpu",
+        "up"
     );
-    let _ = writeln!(s, "{}", "-".repeat(98));
+    let _ = writeln!(s, "{}", "-".repeat(110));
     for c in cells {
         let mut notes = Vec::new();
         if c.spread() > noise {
             notes.push(format!("NOISY (spread > {:.0}%)", noise * 100.0));
+        }
+        if c.rps_runs.iter().any(|r| *r <= 0.0) {
+            notes.push("NO RESPONSES in some runs (each request took longer than the run)".into());
         }
         if c.socket_errors > 0 {
             notes.push(format!("{} socket errors", c.socket_errors));
@@ -116,7 +135,7 @@ pub fn table(cells: &[Cell], noise: f64) -> String {
         notes.push(format!("runs {}", runs.join("/")));
         let _ = writeln!(
             s,
-            "{:<14} {:<11} {:>10.0} {:>6.1}% {:>9} {:>9} {:>8} {:>8} {:>6}  {}",
+            "{:<14} {:<11} {:>10.0} {:>6.1}% {:>9} {:>9} {:>8} {:>8} {:>6} {:>5.2} {:>5.2}  {}",
             c.config,
             c.request,
             c.rps(),
@@ -128,6 +147,8 @@ pub fn table(cells: &[Cell], noise: f64) -> String {
             c.probe_status
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),
+            median(&c.envoy_cpu_runs),
+            median(&c.upstream_cpu_runs),
             notes.join("; ")
         );
     }
@@ -172,6 +193,9 @@ pub fn cell_json(c: &Cell, noise: f64) -> Value {
         ("p99_us", num(c.p99_us())),
         ("p50_us_runs", nums(&c.p50_us_runs)),
         ("p99_us_runs", nums(&c.p99_us_runs)),
+        ("envoy_cpu_runs", nums(&c.envoy_cpu_runs)),
+        ("envoy_cpu", num(median(&c.envoy_cpu_runs))),
+        ("upstream_cpu", num(median(&c.upstream_cpu_runs))),
         ("requests", num(c.requests as f64)),
         ("non_2xx", num(c.non_2xx as f64)),
         ("socket_errors", num(c.socket_errors as f64)),
