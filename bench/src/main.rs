@@ -418,13 +418,17 @@ fn run() -> Result<(), String> {
             )
             .map_err(|e| format!("{} {}: {e}", cell.config, cell.request))?;
             let wall = t0.elapsed().as_secs_f64().max(1e-3);
-            settle(&envoys[ci]);
             if let (Some(a), Some(b)) = (cpu0.0, envoys[ci].cpu_seconds()) {
                 cell.envoy_cpu_runs.push((b - a) / wall);
+                if r.requests > 0 {
+                    cell.envoy_cpu_us_per_request_runs
+                        .push((b - a) * 1e6 / r.requests as f64);
+                }
             }
             if let (Some(a), Some(b)) = (cpu0.1, sink.cpu_seconds()) {
                 cell.upstream_cpu_runs.push((b - a) / wall);
             }
+            settle(&envoys[ci]);
             eprintln!(
                 "waap-bench: run {}/{} {:<14} {:<11} {:>9.0} req/s",
                 rep + 1,

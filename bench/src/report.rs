@@ -40,6 +40,9 @@ pub struct Cell {
     pub p99_us_runs: Vec<f64>,
     /// CPU used by the Envoy under test during each run, in cores (1.0 = one core busy).
     pub envoy_cpu_runs: Vec<f64>,
+    /// CPU time of the Envoy under test per completed request, in microseconds: the cost
+    /// per request whichever side was the bottleneck.
+    pub envoy_cpu_us_per_request_runs: Vec<f64>,
     /// CPU used by the upstream sink during each run, in cores.
     pub upstream_cpu_runs: Vec<f64>,
     pub requests: u64,
@@ -49,6 +52,9 @@ pub struct Cell {
     pub probe_status: Option<u16>,
     pub ratio_to_no_filter: Option<f64>,
     pub ratio_to_noop: Option<f64>,
+    /// no-filter's CPU per request / this cell's: the req/s ratio if Envoy were the only
+    /// bottleneck.
+    pub cpu_ratio_to_no_filter: Option<f64>,
 }
 
 impl Cell {
@@ -63,6 +69,9 @@ impl Cell {
     }
     pub fn spread(&self) -> f64 {
         spread(&self.rps_runs)
+    }
+    pub fn cpu_us_per_request(&self) -> f64 {
+        median(&self.envoy_cpu_us_per_request_runs)
     }
 }
 
@@ -81,6 +90,18 @@ pub fn fill_ratios(cells: &mut [Cell], no_filter: &str, noop: &str) {
         };
         c.ratio_to_no_filter = ratio(no_filter);
         c.ratio_to_noop = ratio(noop);
+    }
+    let cpu_base: BTreeMap<String, f64> = cells
+        .iter()
+        .filter(|c| c.config == no_filter)
+        .map(|c| (c.request.clone(), c.cpu_us_per_request()))
+        .collect();
+    for c in cells.iter_mut() {
+        let own = c.cpu_us_per_request();
+        c.cpu_ratio_to_no_filter = cpu_base
+            .get(&c.request)
+            .filter(|b| **b > 0.0 && own > 0.0)
+            .map(|b| b / own);
     }
 }
 
@@ -103,7 +124,7 @@ pub fn table(cells: &[Cell], noise: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<14} {:<11} {:>10} {:>7} {:>9} {:>9} {:>8} {:>8} {:>6} {:>5} {:>5}  notes",
+        "{:<14} {:<11} {:>9} {:>7} {:>9} {:>9} {:>8} {:>8} {:>5} {:>7} {:>8} {:>6}  notes",
         "config",
         "request",
         "req/s",
@@ -112,11 +133,12 @@ pub fn table(cells: &[Cell], noise: f64) -> String {
         "p99",
         "/no-filt",
         "/noop",
-        "status",
         "cpu",
-        "up"
+        "us/req",
+        "cpu-rat",
+        "status"
     );
-    let _ = writeln!(s, "{}", "-".repeat(110));
+    let _ = writeln!(s, "{}", "-".repeat(118));
     for c in cells {
         let mut notes = Vec::new();
         if c.spread() > noise {
@@ -135,7 +157,7 @@ pub fn table(cells: &[Cell], noise: f64) -> String {
         notes.push(format!("runs {}", runs.join("/")));
         let _ = writeln!(
             s,
-            "{:<14} {:<11} {:>10.0} {:>6.1}% {:>9} {:>9} {:>8} {:>8} {:>6} {:>5.2} {:>5.2}  {}",
+            "{:<14} {:<11} {:>9.0} {:>6.1}% {:>9} {:>9} {:>8} {:>8} {:>5.2} {:>7.1} {:>8} {:>6}  {}",
             c.config,
             c.request,
             c.rps(),
@@ -144,11 +166,12 @@ pub fn table(cells: &[Cell], noise: f64) -> String {
             fmt_us(c.p99_us()),
             fmt_ratio(c.ratio_to_no_filter),
             fmt_ratio(c.ratio_to_noop),
+            median(&c.envoy_cpu_runs),
+            c.cpu_us_per_request(),
+            fmt_ratio(c.cpu_ratio_to_no_filter),
             c.probe_status
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),
-            median(&c.envoy_cpu_runs),
-            median(&c.upstream_cpu_runs),
             notes.join("; ")
         );
     }
@@ -196,6 +219,12 @@ pub fn cell_json(c: &Cell, noise: f64) -> Value {
         ("envoy_cpu_runs", nums(&c.envoy_cpu_runs)),
         ("envoy_cpu", num(median(&c.envoy_cpu_runs))),
         ("upstream_cpu", num(median(&c.upstream_cpu_runs))),
+        (
+            "envoy_cpu_us_per_request_runs",
+            nums(&c.envoy_cpu_us_per_request_runs),
+        ),
+        ("envoy_cpu_us_per_request", num(c.cpu_us_per_request())),
+        ("cpu_ratio_to_no_filter", opt_num(c.cpu_ratio_to_no_filter)),
         ("requests", num(c.requests as f64)),
         ("non_2xx", num(c.non_2xx as f64)),
         ("socket_errors", num(c.socket_errors as f64)),
