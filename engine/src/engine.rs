@@ -4,7 +4,7 @@ use core::fmt;
 
 use waap_bundle::{Bundle, BundleError, Meta};
 
-use crate::matcher::{LiteralMatcher, Matcher, MatcherError};
+use crate::matcher::{CaptureMatcher, LiteralMatcher, Matcher, MatcherError};
 use crate::program::{Program, PROGRAM_VERSION};
 
 /// The bundle bytes, kept alive for the DFAs that point into them.
@@ -45,6 +45,8 @@ pub struct Engine {
     // (fields drop in declaration order).
     pub(crate) matchers: Vec<Matcher<'static>>,
     pub(crate) literals: Vec<LiteralMatcher>,
+    /// Capture matchers per regex, built on first use (`Some(None)`: could not be built).
+    pub(crate) capture_vms: Vec<core::cell::RefCell<Option<Option<std::rc::Rc<CaptureMatcher>>>>>,
     pub(crate) program: Program,
     /// Rule indices per phase (index 1..=5).
     pub(crate) phase_rules: [Vec<u32>; 6],
@@ -120,9 +122,11 @@ impl Engine {
             phase_rules[p].push(i as u32);
         }
         validate_references(&program)?;
+        let capture_vms = program.regexes.iter().map(|_| core::cell::RefCell::new(None)).collect();
         Ok(Engine {
             matchers,
             literals,
+            capture_vms,
             meta: bundle.meta.clone(),
             bundle_len: len,
             dfa_count: dfas.len(),
@@ -130,6 +134,21 @@ impl Engine {
             phase_rules,
             _storage: storage,
         })
+    }
+
+    /// The capture matcher of regex `i`, built on first use.
+    pub(crate) fn capture_matcher(&self, i: u32) -> Option<std::rc::Rc<CaptureMatcher>> {
+        let cell = self.capture_vms.get(i as usize)?;
+        if let Ok(slot) = cell.try_borrow() {
+            if let Some(built) = slot.as_ref() {
+                return built.clone();
+            }
+        }
+        let built = self.program.regexes.get(i as usize).and_then(|d| CaptureMatcher::build(d).ok()).map(std::rc::Rc::new);
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = Some(built.clone());
+        }
+        built
     }
 
     /// Who compiled the bundle, and its policy revision.

@@ -2,7 +2,10 @@
 
 use std::borrow::Cow;
 use std::ops::Deref;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
+use std::rc::Rc;
 
 use crate::engine::Engine;
 use crate::host::{Host, LogLevel};
@@ -27,8 +30,101 @@ pub enum Verdict {
     },
 }
 
-/// A value read from a collection: its name (for logs and MATCHED_VAR_NAME) and bytes.
-type Val<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+/// A value read from a collection: its key (empty for scalars) and bytes. The name
+/// `COLL:key` is only built when the value matches.
+struct Val<'a> {
+    key: Cow<'a, [u8]>,
+    value: Cow<'a, [u8]>,
+    /// The bytes live in request/response data that does not change during the
+    /// transaction, so their transformations may be cached by address.
+    stable: bool,
+}
+
+impl<'a> Val<'a> {
+    fn keyed(key: &'a [u8], value: &'a [u8]) -> Self {
+        Val { key: Cow::Borrowed(key), value: Cow::Borrowed(value), stable: true }
+    }
+    fn scalar(value: Cow<'a, [u8]>) -> Self {
+        let stable = matches!(value, Cow::Borrowed(_));
+        Val { key: Cow::Borrowed(b""), value, stable }
+    }
+    fn name(&self, c: Collection) -> Vec<u8> {
+        let cname = collection_name(c).as_bytes();
+        if self.key.is_empty() && !matches!(c, Collection::Tx) && is_scalar(c) {
+            return cname.to_vec();
+        }
+        let mut n = Vec::with_capacity(cname.len() + 1 + self.key.len());
+        n.extend_from_slice(cname);
+        n.push(b':');
+        n.extend_from_slice(&self.key);
+        n
+    }
+}
+
+fn is_scalar(c: Collection) -> bool {
+    use Collection::*;
+    !matches!(
+        c,
+        Args | ArgsGet
+            | ArgsPost
+            | ArgsNames
+            | ArgsGetNames
+            | ArgsPostNames
+            | RequestCookies
+            | RequestCookiesNames
+            | RequestHeaders
+            | RequestHeadersNames
+            | Xml
+            | Files
+            | FilesNames
+            | MultipartPartHeaders
+            | ResponseHeaders
+            | Tx
+            | MatchedVars
+            | MatchedVarsNames
+    )
+}
+
+/// A transformed value: the original, a fresh transformation, or a cached one.
+enum Tv<'a> {
+    B(&'a [u8]),
+    O(Vec<u8>),
+    R(Rc<[u8]>),
+}
+
+impl core::ops::Deref for Tv<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Tv::B(b) => b,
+            Tv::O(o) => o,
+            Tv::R(r) => r,
+        }
+    }
+}
+
+/// FxHash-style hasher for the transformation cache (keys are addresses and small ints).
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl core::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<FxHasher>>;
 
 /// One request's evaluation state. `E` is how the transaction holds the engine: `&Engine`
 /// natively, `Rc<Engine>` in the filter (so a request outlives no borrow).
@@ -50,6 +146,10 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     would_deny: Option<(u16, u32)>,
     allowed: bool,
     errors: u32,
+    /// Transformation results by (value address, length, chain hash).
+    tcache: RefCell<TCache>,
+    /// Work counters: (rules evaluated, operator runs).
+    stats: core::cell::Cell<(u32, u32)>,
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +191,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             would_deny: None,
             allowed: false,
             errors: 0,
+            tcache: RefCell::new(TCache::default()),
+            stats: core::cell::Cell::new((0, 0)),
         }
     }
 
@@ -239,15 +341,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             if !self.eval_rule(rule, host) {
                 continue;
             }
-            // The whole rule matched: actions.
-            for cond in core::iter::once(&rule.cond).chain(&rule.chain) {
-                for sv in &cond.setvars {
-                    self.setvar(rule, sv);
-                }
-            }
-            for sv in &rule.actions.setvars {
-                self.setvar(rule, sv);
-            }
+            // The whole rule matched: the remaining actions.
             for ctl in &rule.actions.ctls {
                 self.apply_ctl(ctl);
             }
@@ -301,70 +395,163 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             || self.removed_tags.iter().any(|t| rule.tags.iter().any(|rt| rt == t))
     }
 
-    /// Evaluates every link; on success MATCHED_VAR(S) describe the last link's matches.
+    /// Evaluates every link in order. As in ModSecurity v3, a link's captures and `setvar`s
+    /// take effect as soon as that link matches (the next link may read them, as CRS's
+    /// 920420 does); the disruptive action waits for the whole chain.
     fn eval_rule(&mut self, rule: &Rule, host: &dyn Host) -> bool {
-        for cond in core::iter::once(&rule.cond).chain(&rule.chain) {
+        let (r, o) = self.stats.get();
+        self.stats.set((r + 1, o));
+        for (i, cond) in core::iter::once(&rule.cond).chain(&rule.chain).enumerate() {
             let (hits, errors) = self.eval_cond(rule, cond);
             self.errors += errors;
             if errors > 0 {
                 host.log(LogLevel::Warn, &format!("waap: rule {}: {errors} regex evaluation errors", rule.id));
             }
-            let Some(last) = hits.last() else { return false };
-            self.matched_var = last.clone();
-            if cond.capture {
-                self.tx.insert("0".into(), last.1.clone());
+            if hits.is_empty() {
+                return false;
+            }
+            // Per matching value, as ModSecurity v3 does: MATCHED_VAR, captures, setvars
+            // (so an anomaly score grows once per matching variable).
+            for hit in &hits {
+                self.matched_var = hit.clone();
+                if cond.capture {
+                    self.capture(cond, &hit.1);
+                }
+                let setvars = if i == 0 { &rule.actions.setvars } else { &cond.setvars };
+                for sv in setvars {
+                    self.setvar(rule, sv);
+                }
+                if i == 0 {
+                    for sv in &cond.setvars {
+                        self.setvar(rule, sv);
+                    }
+                }
             }
             self.matched_vars = hits;
         }
         true
     }
 
+    /// `capture`: TX:0 is the whole match, TX:1..TX:9 the groups.
+    fn capture(&mut self, cond: &Condition, value: &[u8]) {
+        let crate::program::Operator::Rx(i) = cond.operator else {
+            self.tx.insert("0".into(), value.to_vec());
+            return;
+        };
+        if cond.negated {
+            return;
+        }
+        let Some(cm) = self.engine.capture_matcher(i) else { return };
+        for (n, g) in cm.captures(value).into_iter().enumerate() {
+            match g {
+                Some(g) => {
+                    self.tx.insert(n.to_string(), g);
+                }
+                None => {
+                    self.tx.remove(&n.to_string());
+                }
+            }
+        }
+    }
+
     /// Runs one condition over its targets; returns the matching (name, value) pairs.
-    fn eval_cond(&self, rule: &Rule, cond: &Condition) -> (Vec<(Vec<u8>, Vec<u8>)>, u32) {
-        let mut values: Vec<Val<'_>> = Vec::new();
+    fn eval_cond<'s>(&'s self, rule: &Rule, cond: &'s Condition) -> (Vec<(Vec<u8>, Vec<u8>)>, u32) {
+        let mut values: Vec<(Collection, Val<'_>)> = Vec::new();
         if cond.targets.is_empty() {
-            values.push((Cow::Borrowed(b""), Cow::Borrowed(b"")));
+            values.push((Collection::Env, Val::scalar(Cow::Borrowed(b""))));
         }
         for t in &cond.targets {
             self.gather(rule, t, &mut values);
         }
         let mut hits = Vec::new();
         let mut errors = 0;
-        for (name, value) in values {
-            let mut cur: Cow<'_, [u8]> = value;
+        let chain = chain_hash(&cond.transforms);
+        for (coll, val) in values {
             let mut matched = false;
-            if cond.multi_match {
+            let cur: Tv<'_> = if cond.multi_match {
+                let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
                 let (m, e) = self.test(cond, &cur);
                 errors += e;
                 matched |= m;
-            }
-            for t in &cond.transforms {
-                let next = match t.apply(&cur) {
-                    Cow::Borrowed(_) => None,
-                    Cow::Owned(o) => Some(o),
-                };
-                if let Some(o) = next {
-                    cur = Cow::Owned(o);
-                    if cond.multi_match {
+                for t in &cond.transforms {
+                    if let Cow::Owned(o) = t.apply(&cur) {
+                        cur = Cow::Owned(o);
                         let (m, e) = self.test(cond, &cur);
                         errors += e;
                         matched |= m;
                     }
                 }
-            }
-            if !cond.multi_match || cond.transforms.is_empty() {
+                match cur {
+                    Cow::Borrowed(b) => Tv::B(b),
+                    Cow::Owned(o) => Tv::O(o),
+                }
+            } else {
+                let cur = self.transformed(&val, &cond.transforms, chain);
                 let (m, e) = self.test(cond, &cur);
                 errors += e;
                 matched |= m;
-            }
+                cur
+            };
             if matched {
-                hits.push((name.into_owned(), cur.into_owned()));
+                hits.push((val.name(coll), cur.to_vec()));
             }
         }
         (hits, errors)
     }
 
+    /// Applies `transforms` to a value, through the cache when the value is stable.
+    fn transformed<'v>(&self, val: &'v Val<'_>, transforms: &[crate::transform::Transform], chain: u64) -> Tv<'v> {
+        if transforms.is_empty() {
+            return Tv::B(&val.value);
+        }
+        let key = (val.value.as_ptr() as usize, val.value.len(), chain);
+        if val.stable {
+            if let Ok(c) = self.tcache.try_borrow() {
+                if let Some(hit) = c.get(&key) {
+                    return match hit {
+                        Some(rc) => Tv::R(rc.clone()),
+                        None => Tv::B(&val.value),
+                    };
+                }
+            }
+        }
+        let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
+        for t in transforms {
+            if let Cow::Owned(o) = t.apply(&cur) {
+                cur = Cow::Owned(o);
+            }
+        }
+        match cur {
+            Cow::Borrowed(b) => {
+                if val.stable {
+                    if let Ok(mut c) = self.tcache.try_borrow_mut() {
+                        c.insert(key, None);
+                    }
+                }
+                Tv::B(b)
+            }
+            Cow::Owned(o) => {
+                if val.stable {
+                    let rc: Rc<[u8]> = o.into();
+                    if let Ok(mut c) = self.tcache.try_borrow_mut() {
+                        c.insert(key, Some(rc.clone()));
+                    }
+                    Tv::R(rc)
+                } else {
+                    Tv::O(o)
+                }
+            }
+        }
+    }
+
+    /// Work done so far: (rules evaluated, operator runs).
+    pub fn work(&self) -> (u32, u32) {
+        self.stats.get()
+    }
+
     fn test(&self, cond: &Condition, value: &[u8]) -> (bool, u32) {
+        let (r, o) = self.stats.get();
+        self.stats.set((r, o + 1));
         match operator::run(self, &cond.operator, value) {
             Ok(m) => (m != cond.negated, 0),
             Err(()) => (false, 1),
@@ -372,38 +559,49 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     }
 
     /// Appends the values `t` selects.
-    fn gather<'a>(&'a self, rule: &Rule, t: &Target, out: &mut Vec<Val<'a>>) {
-        let start = out.len();
-        self.collection(t.collection, out);
-        // Keep only selected members, minus exclusions (static and ctl-removed).
-        let removed: Vec<&Target> = self
-            .removed_targets
-            .iter()
-            .filter(|(r, rt)| {
-                rt.collection == t.collection
-                    && match r {
-                        RuleRef::Id(id) => *id == rule.id,
-                        RuleRef::Tag(tag) => rule.tags.iter().any(|x| x == tag),
-                    }
-            })
-            .map(|(_, rt)| rt)
-            .collect();
-        let mut i = start;
-        while i < out.len() {
-            let key = key_of(&out[i].0);
-            let keep = self.selects(&t.selector, key)
-                && !t.exclude.iter().any(|s| self.selects(s, key))
-                && !removed.iter().any(|rt| self.selects(&rt.selector, key));
-            if keep {
-                i += 1;
-            } else {
-                out.remove(i);
+    fn gather<'a>(&'a self, rule: &Rule, t: &'a Target, out: &mut Vec<(Collection, Val<'a>)>) {
+        let c = t.collection;
+        // Fast path: one TX variable by name.
+        if let (Collection::Tx, Selector::Key(k), false, true) = (c, &t.selector, t.count, t.exclude.is_empty()) {
+            if self.removed_targets.is_empty() {
+                if let Some(v) = self.tx.get(k.as_str()) {
+                    out.push((c, Val { key: Cow::Borrowed(k.as_bytes()), value: Cow::Borrowed(v), stable: false }));
+                }
+                return;
             }
         }
+        let removed: Vec<&Target> = if self.removed_targets.is_empty() {
+            Vec::new()
+        } else {
+            self.removed_targets
+                .iter()
+                .filter(|(r, rt)| {
+                    rt.collection == c
+                        && match r {
+                            RuleRef::Id(id) => *id == rule.id,
+                            RuleRef::Tag(tag) => rule.tags.iter().any(|x| x == tag),
+                        }
+                })
+                .map(|(_, rt)| rt)
+                .collect()
+        };
+        let keyed = !is_scalar(c);
+        let keep = |key: &[u8]| {
+            !keyed
+                || (self.selects(&t.selector, key)
+                    && !t.exclude.iter().any(|s| self.selects(s, key))
+                    && !removed.iter().any(|rt| self.selects(&rt.selector, key)))
+        };
+        let start = out.len();
+        self.collection(c, &mut |v: Val<'a>| {
+            if keep(&v.key) {
+                out.push((c, v));
+            }
+        });
         if t.count {
             let n = out.len() - start;
             out.truncate(start);
-            out.push((Cow::Owned(collection_name(t.collection).as_bytes().to_vec()), Cow::Owned(n.to_string().into_bytes())));
+            out.push((c, Val { key: Cow::Borrowed(b""), value: Cow::Owned(n.to_string().into_bytes()), stable: false }));
         }
     }
 
@@ -421,102 +619,95 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     }
 
     /// Every member of a collection, named `COLL:key` (or `COLL` for scalars).
-    fn collection<'a>(&'a self, c: Collection, out: &mut Vec<Val<'a>>) {
+    fn collection<'a>(&'a self, c: Collection, emit: &mut dyn FnMut(Val<'a>)) {
         use Collection::*;
-        let named = |prefix: &str, key: &[u8]| -> Cow<'a, [u8]> {
-            let mut n = Vec::with_capacity(prefix.len() + 1 + key.len());
-            n.extend_from_slice(prefix.as_bytes());
-            n.push(b':');
-            n.extend_from_slice(key);
-            Cow::Owned(n)
-        };
-        let scalar = |v: Cow<'a, [u8]>| -> Val<'a> { (Cow::Borrowed(collection_name(c).as_bytes()), v) };
+        let scalar = Val::scalar;
         let body = self.body.as_ref();
         let post: &[(Vec<u8>, Vec<u8>)] = body.map(|b| b.args_post.as_slice()).unwrap_or_default();
         match c {
             Args | ArgsGet | ArgsPost => {
                 if c != ArgsPost {
-                    out.extend(self.hd.args_get.iter().map(|(k, v)| (named("ARGS", k), Cow::Borrowed(v.as_slice()))));
+                    (self.hd.args_get.iter().map(|(k, v)| Val::keyed(k, v.as_slice()))).for_each(&mut *emit);
                 }
                 if c != ArgsGet {
-                    out.extend(post.iter().map(|(k, v)| (named("ARGS", k), Cow::Borrowed(v.as_slice()))));
+                    (post.iter().map(|(k, v)| Val::keyed(k, v.as_slice()))).for_each(&mut *emit);
                 }
             }
             ArgsNames | ArgsGetNames | ArgsPostNames => {
                 if c != ArgsPostNames {
-                    out.extend(self.hd.args_get.iter().map(|(k, _)| (named("ARGS_NAMES", k), Cow::Borrowed(k.as_slice()))));
+                    (self.hd.args_get.iter().map(|(k, _)| Val::keyed(k, k.as_slice()))).for_each(&mut *emit);
                 }
                 if c != ArgsGetNames {
-                    out.extend(post.iter().map(|(k, _)| (named("ARGS_NAMES", k), Cow::Borrowed(k.as_slice()))));
+                    (post.iter().map(|(k, _)| Val::keyed(k, k.as_slice()))).for_each(&mut *emit);
                 }
             }
             ArgsCombinedSize => {
                 let n: usize = self.hd.args_get.iter().chain(post).map(|(k, v)| k.len() + v.len()).sum();
-                out.push(scalar(Cow::Owned(n.to_string().into_bytes())));
+                emit(scalar(Cow::Owned(n.to_string().into_bytes())));
             }
-            RequestCookies => out.extend(
-                self.hd.cookies.iter().map(|(k, v)| (named("REQUEST_COOKIES", k), Cow::Borrowed(v.as_slice()))),
-            ),
-            RequestCookiesNames => out.extend(
-                self.hd.cookies.iter().map(|(k, _)| (named("REQUEST_COOKIES_NAMES", k), Cow::Borrowed(k.as_slice()))),
-            ),
-            RequestHeaders => out.extend(
+            RequestCookies => (
+                self.hd.cookies.iter().map(|(k, v)| Val::keyed(k, v.as_slice()))
+            ).for_each(&mut *emit),
+            RequestCookiesNames => (
+                self.hd.cookies.iter().map(|(k, _)| Val::keyed(k, k.as_slice()))
+            ).for_each(&mut *emit),
+            RequestHeaders => (
                 self.head
                     .headers
                     .iter()
-                    .map(|(k, v)| (named("REQUEST_HEADERS", k.as_bytes()), Cow::Borrowed(v.as_slice()))),
-            ),
-            RequestHeadersNames => out.extend(
+                    .map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice()))
+            ).for_each(&mut *emit),
+            RequestHeadersNames => (
                 self.head
                     .headers
                     .iter()
-                    .map(|(k, _)| (named("REQUEST_HEADERS_NAMES", k.as_bytes()), Cow::Borrowed(k.as_bytes()))),
-            ),
-            RequestFilename => out.push(scalar(Cow::Borrowed(&self.hd.filename))),
-            RequestBasename => out.push(scalar(Cow::Borrowed(&self.hd.basename))),
-            RequestUri => out.push(scalar(Cow::Borrowed(&self.hd.uri_decoded))),
-            RequestUriRaw => out.push(scalar(Cow::Borrowed(&self.head.uri))),
-            RequestPathRaw => out.push(scalar(Cow::Borrowed(&self.hd.path_raw))),
-            RequestLine => out.push(scalar(Cow::Borrowed(&self.hd.request_line))),
-            RequestMethod => out.push(scalar(Cow::Borrowed(self.head.method.as_bytes()))),
-            RequestProtocol => out.push(scalar(Cow::Borrowed(self.head.protocol.as_bytes()))),
-            QueryString => out.push(scalar(Cow::Borrowed(&self.hd.query))),
+                    .map(|(k, _)| Val::keyed(k.as_bytes(), k.as_bytes()))
+            ).for_each(&mut *emit),
+            RequestFilename => emit(scalar(Cow::Borrowed(&self.hd.filename))),
+            RequestBasename => emit(scalar(Cow::Borrowed(&self.hd.basename))),
+            RequestUri => emit(scalar(Cow::Borrowed(&self.hd.uri_decoded))),
+            RequestUriRaw => emit(scalar(Cow::Borrowed(&self.head.uri))),
+            RequestPathRaw => emit(scalar(Cow::Borrowed(&self.hd.path_raw))),
+            RequestLine => emit(scalar(Cow::Borrowed(&self.hd.request_line))),
+            RequestMethod => emit(scalar(Cow::Borrowed(self.head.method.as_bytes()))),
+            RequestProtocol => emit(scalar(Cow::Borrowed(self.head.protocol.as_bytes()))),
+            QueryString => emit(scalar(Cow::Borrowed(&self.hd.query))),
             RequestBody => {
                 if let Some(b) = body {
-                    out.push(scalar(Cow::Borrowed(&b.raw)));
+                    emit(scalar(Cow::Borrowed(&b.raw)));
                 }
             }
             RequestBodyLength => {
                 let n = body.map(|b| b.raw.len()).unwrap_or(0);
-                out.push(scalar(Cow::Owned(n.to_string().into_bytes())));
+                emit(scalar(Cow::Owned(n.to_string().into_bytes())));
             }
             Xml => {
                 if let Some(b) = body {
-                    out.extend(b.xml_texts.iter().map(|v| (named("XML", b"/*"), Cow::Borrowed(v.as_slice()))));
-                    out.extend(b.xml_attrs.iter().map(|v| (named("XML", b"//@*"), Cow::Borrowed(v.as_slice()))));
+                    (b.xml_texts.iter().map(|v| Val::keyed(b"/*", v.as_slice()))).for_each(&mut *emit);
+                    (b.xml_attrs.iter().map(|v| Val::keyed(b"//@*", v.as_slice()))).for_each(&mut *emit);
                 }
             }
             Files => {
                 if let Some(b) = body {
-                    out.extend(b.files.iter().map(|(f, n, _)| (named("FILES", f), Cow::Borrowed(n.as_slice()))));
+                    (b.files.iter().map(|(f, n, _)| Val::keyed(f, n.as_slice()))).for_each(&mut *emit);
                 }
             }
             FilesNames => {
                 if let Some(b) = body {
-                    out.extend(b.files.iter().map(|(f, _, _)| (named("FILES_NAMES", f), Cow::Borrowed(f.as_slice()))));
+                    (b.files.iter().map(|(f, _, _)| Val::keyed(f, f.as_slice()))).for_each(&mut *emit);
                 }
             }
             FilesCombinedSize => {
                 let n: usize = body.map(|b| b.files.iter().map(|f| f.2).sum()).unwrap_or(0);
-                out.push(scalar(Cow::Owned(n.to_string().into_bytes())));
+                emit(scalar(Cow::Owned(n.to_string().into_bytes())));
             }
             MultipartPartHeaders => {
                 if let Some(b) = body {
-                    out.extend(
+                    (
                         b.part_headers
                             .iter()
-                            .map(|(k, v)| (named("MULTIPART_PART_HEADERS", k), Cow::Borrowed(v.as_slice()))),
-                    );
+                            .map(|(k, v)| Val::keyed(k, v.as_slice()))
+                    ).for_each(&mut *emit);
                 }
             }
             ReqbodyProcessor => {
@@ -524,29 +715,29 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                     .map(|b| b.processor)
                     .or(self.processor_override)
                     .unwrap_or_else(|| BodyProcessor::for_content_type(self.header(b"content-type").unwrap_or_default()));
-                out.push(scalar(Cow::Borrowed(p.name().as_bytes())));
+                emit(scalar(Cow::Borrowed(p.name().as_bytes())));
             }
             ReqbodyError => {
                 let e = body.is_some_and(|b| b.error);
-                out.push(scalar(Cow::Borrowed(if e { b"1" } else { b"0" })));
+                emit(scalar(Cow::Borrowed(if e { b"1" } else { b"0" })));
             }
-            ResponseHeaders => out.extend(
+            ResponseHeaders => (
                 self.resp
                     .headers
                     .iter()
-                    .map(|(k, v)| (named("RESPONSE_HEADERS", k.as_bytes()), Cow::Borrowed(v.as_slice()))),
-            ),
-            ResponseBody => out.push(scalar(Cow::Borrowed(&self.resp.body))),
-            ResponseStatus => out.push(scalar(Cow::Owned(self.resp.status.to_string().into_bytes()))),
-            RemoteAddr => out.push(scalar(Cow::Borrowed(self.head.remote_addr.as_bytes()))),
-            Tx => out.extend(self.tx.iter().map(|(k, v)| (named("TX", k.as_bytes()), Cow::Borrowed(v.as_slice())))),
-            MatchedVar => out.push(scalar(Cow::Borrowed(&self.matched_var.1))),
-            MatchedVarName => out.push(scalar(Cow::Borrowed(&self.matched_var.0))),
-            MatchedVars => out.extend(self.matched_vars.iter().map(|(k, v)| (named("MATCHED_VARS", k), Cow::Borrowed(v.as_slice())))),
-            MatchedVarsNames => out.extend(
-                self.matched_vars.iter().map(|(k, _)| (named("MATCHED_VARS_NAMES", k), Cow::Borrowed(k.as_slice()))),
-            ),
-            UniqueId => out.push(scalar(Cow::Borrowed(self.head.request_id.as_bytes()))),
+                    .map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice()))
+            ).for_each(&mut *emit),
+            ResponseBody => emit(scalar(Cow::Borrowed(&self.resp.body))),
+            ResponseStatus => emit(scalar(Cow::Owned(self.resp.status.to_string().into_bytes()))),
+            RemoteAddr => emit(scalar(Cow::Borrowed(self.head.remote_addr.as_bytes()))),
+            Tx => (self.tx.iter().map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice()))).for_each(&mut *emit),
+            MatchedVar => emit(scalar(Cow::Borrowed(&self.matched_var.1))),
+            MatchedVarName => emit(scalar(Cow::Borrowed(&self.matched_var.0))),
+            MatchedVars => (self.matched_vars.iter().map(|(k, v)| Val::keyed(k, v.as_slice()))).for_each(&mut *emit),
+            MatchedVarsNames => (
+                self.matched_vars.iter().map(|(k, _)| Val::keyed(k, k.as_slice()))
+            ).for_each(&mut *emit),
+            UniqueId => emit(scalar(Cow::Borrowed(self.head.request_id.as_bytes()))),
             Rule | Env => {}
         }
     }
@@ -584,9 +775,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                         exclude: vec![],
                     };
                     let mut vals = Vec::new();
-                    self.collection(t.collection, &mut vals);
-                    if let Some((_, v)) = vals.into_iter().find(|(n, _)| self.selects(&t.selector, key_of(n))) {
-                        out.extend_from_slice(&v);
+                    self.collection(t.collection, &mut |v| vals.push(v));
+                    if let Some(v) = vals.into_iter().find(|v| self.selects(&t.selector, &v.key)) {
+                        out.extend_from_slice(&v.value);
                     }
                 }
             }
@@ -642,11 +833,16 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
 }
 
 /// The key part of a `COLL:key` value name.
+#[allow(dead_code)]
 fn key_of(name: &[u8]) -> &[u8] {
     match name.iter().position(|&b| b == b':') {
         Some(i) => name.get(i + 1..).unwrap_or_default(),
         None => name,
     }
+}
+
+fn chain_hash(ts: &[crate::transform::Transform]) -> u64 {
+    ts.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, t| (h ^ (*t as u64 + 1)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// The SecLang name of a collection.

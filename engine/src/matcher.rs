@@ -154,3 +154,39 @@ impl LiteralMatcher {
         hay.get(m.start()..m.end())
     }
 }
+
+/// Capture groups for `capture` rules: a PikeVM (linear time: O(pattern x input)), built
+/// on first use because only matching values of capturing rules ever need it.
+pub struct CaptureMatcher {
+    vm: regex_automata::nfa::thompson::pikevm::PikeVM,
+    cache: RefCell<regex_automata::nfa::thompson::pikevm::Cache>,
+}
+
+/// Groups SecLang exposes as TX:0..TX:9.
+pub const MAX_CAPTURES: usize = 10;
+
+impl CaptureMatcher {
+    /// Builds the capture matcher for `def`.
+    pub fn build(def: &RegexDef) -> Result<CaptureMatcher, MatcherError> {
+        let vm = regex_automata::nfa::thompson::pikevm::PikeVM::builder()
+            .syntax(syntax_config(def))
+            .build(&def.pattern)
+            .map_err(|e| MatcherError(format!("capture regex {:?}: {e}", truncate(&def.pattern))))?;
+        let cache = RefCell::new(vm.create_cache());
+        Ok(CaptureMatcher { vm, cache })
+    }
+
+    /// Groups 0..=9 of the leftmost-first match in `hay` (`None` for groups that did not
+    /// take part), or an empty list when there is no match.
+    pub fn captures(&self, hay: &[u8]) -> Vec<Option<Vec<u8>>> {
+        let Ok(mut cache) = self.cache.try_borrow_mut() else { return Vec::new() };
+        let mut caps = self.vm.create_captures();
+        self.vm.search(&mut cache, &Input::new(hay), &mut caps);
+        if !caps.is_match() {
+            return Vec::new();
+        }
+        (0..caps.group_len().min(MAX_CAPTURES))
+            .map(|i| caps.get_group(i).and_then(|s| hay.get(s.start..s.end)).map(<[u8]>::to_vec))
+            .collect()
+    }
+}

@@ -1,0 +1,83 @@
+//! SecLang semantics that CRS depends on, checked end to end: waapc compiles a small rule
+//! set through `waf.crs`, the engine evaluates requests natively.
+
+use std::path::PathBuf;
+
+use waap_engine::host::NativeHost;
+use waap_engine::{Engine, RequestHead, Verdict};
+
+fn engine_for(rules: &str) -> Engine {
+    let dir = std::env::temp_dir().join(format!("waap-seclang-{}-{}", std::process::id(), waap_policy_compiler::fnv1a64(rules.as_bytes())));
+    let rules_dir = dir.join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("rules.conf"), rules).unwrap();
+    let policy: PathBuf = dir.join("policy.yaml");
+    std::fs::write(&policy, "version: 1\nmode: block\nwaf:\n  crs:\n    rules_dir: rules\n").unwrap();
+    let c = waap_policy_compiler::compile_file(&policy).unwrap_or_else(|e| panic!("{e}"));
+    Engine::load(c.bundle).unwrap()
+}
+
+fn get(engine: &Engine, uri: &str, headers: &[(&str, &str)]) -> (Verdict, Vec<u32>) {
+    let host = NativeHost::default();
+    let head = RequestHead {
+        method: "GET".into(),
+        uri: uri.as_bytes().to_vec(),
+        protocol: "HTTP/1.1".into(),
+        headers: headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(),
+        remote_addr: "127.0.0.1".into(),
+        request_id: "t".into(),
+    };
+    let mut tx = engine.transaction(head);
+    let v = match tx.on_request_headers(&host) {
+        Verdict::Allow => tx.on_request_body(Vec::new(), false, &host),
+        v => v,
+    };
+    (v, tx.matches().iter().map(|m| m.rule_id).collect())
+}
+
+#[test]
+fn chain_head_setvar_and_captures_are_visible_to_the_next_link() {
+    // Like CRS 920420: the head captures and sets a TX variable the chained link reads.
+    let e = engine_for(
+        r#"
+SecRule REQUEST_HEADERS:Content-Type "@rx ^([a-z]+)/([a-z]+)" "id:10,phase:1,deny,status:403,capture,log,setvar:'tx.ct=|%{tx.1}|',chain"
+    SecRule TX:ct "!@within |text|application|" "t:none"
+"#,
+    );
+    let (v, ids) = get(&e, "/", &[("content-type", "evil/stuff")]);
+    assert_eq!(v, Verdict::Deny { status: 403, rule_ids: vec![10] }, "{ids:?}");
+    let (v, _) = get(&e, "/", &[("content-type", "text/plain")]);
+    assert_eq!(v, Verdict::Allow);
+}
+
+#[test]
+fn skip_after_skips_to_the_marker_and_count_selectors_work() {
+    let e = engine_for(
+        r#"
+SecRule &ARGS:skip "@eq 1" "id:1,phase:1,pass,nolog,skipAfter:END"
+SecRule ARGS:q "@contains bad" "id:2,phase:1,deny,log"
+SecMarker END
+SecRule ARGS "@streq worse" "id:3,phase:1,deny,log"
+"#,
+    );
+    assert!(matches!(get(&e, "/?q=bad", &[]).0, Verdict::Deny { .. }));
+    assert_eq!(get(&e, "/?q=bad&skip=1", &[]).0, Verdict::Allow);
+    assert!(matches!(get(&e, "/?skip=1&x=worse", &[]).0, Verdict::Deny { rule_ids, .. } if rule_ids[0] == 3));
+}
+
+#[test]
+fn anomaly_scoring_blocks_at_threshold_only() {
+    let e = engine_for(
+        r#"
+SecAction "id:900,phase:1,pass,nolog,setvar:tx.score=0"
+SecRule ARGS "@rx attack" "id:100,phase:2,pass,log,setvar:'tx.score=+3'"
+SecRule ARGS_NAMES "@rx attack" "id:101,phase:2,pass,log,setvar:'tx.score=+3'"
+SecRule TX:score "@ge 5" "id:199,phase:2,deny,status:403,log"
+"#,
+    );
+    assert_eq!(get(&e, "/?a=attack", &[]).0, Verdict::Allow);
+    // setvar runs once per matching value (ModSecurity v3): two arguments, +6.
+    assert!(matches!(get(&e, "/?a=attack&b=attack", &[]).0, Verdict::Deny { .. }));
+    let (v, ids) = get(&e, "/?attack=attack", &[]);
+    assert_eq!(v, Verdict::Deny { status: 403, rule_ids: vec![199, 100, 101] }, "{ids:?}");
+}
