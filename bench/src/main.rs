@@ -657,6 +657,19 @@ fn run() -> Result<(), String> {
             .and_then(|c| c.ratio_to_no_filter)
             .map(|r| format!("{r:.3}"))
     };
+    let cpu_ratio = |cfg: &str| {
+        cells
+            .iter()
+            .find(|c| c.config == cfg && c.request == "get")
+            .and_then(|c| c.cpu_ratio_to_no_filter)
+            .map(|r| format!("{r:.3}"))
+            .unwrap_or_else(|| "NA".into())
+    };
+    println!(
+        "cpu-normalised (no-filter Envoy CPU per request / this one's): basic_get={} crs_pl1_get={}",
+        cpu_ratio("waap-basic"),
+        cpu_ratio("waap-crs")
+    );
     println!(
         "basic_get_ratio={}",
         get_ratio("waap-basic").unwrap_or_else(|| "NA (examples/basic missing)".into())
