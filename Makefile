@@ -97,6 +97,31 @@ test: setup build
 	$(CARGO) test --workspace --exclude waap-e2e
 	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
 	  $(CARGO) test -p waap-e2e -- --include-ignored
+	@if [ -d "$(CRS_DIR)/tests/regression/tests" ]; then \
+	  $(MAKE) --no-print-directory crs CRS_ARGS="--min-pass-rate $(CRS_MIN_PASS_RATE) $(CRS_ARGS)"; \
+	else \
+	  echo "test: no CRS regression tests in $(CRS_DIR)/tests/regression/tests; skipping make crs"; \
+	fi
+
+# The OWASP CRS v4 regression tests (crs-runner/, tests/crs/README.md): `make crs` sends every
+# test through Envoy and the filter, `make crs-native` runs them on the engine in process.
+# `make test` runs `make crs` when $(CRS_DIR) has the tests and fails below CRS_MIN_PASS_RATE
+# percent (skips count as failures). Extra flags: CRS_ARGS="--filter ^942 --json out.json".
+CRS_MIN_PASS_RATE ?= 97
+CRS_ARGS ?=
+CRS_CONCURRENCY ?= 4
+WAAP_CRS := target/release/waap-crs
+
+.PHONY: crs crs-native
+
+crs: setup build-wasm build-tools
+	$(CARGO) build --release -p waap-crs-runner
+	ENVOY="$(abspath $(ENVOY))" WAAP_WASM="$(abspath $(WASM))" CRS_DIR="$(CRS_DIR)" \
+	  $(WAAP_CRS) --envoy --concurrency $(CRS_CONCURRENCY) $(CRS_ARGS)
+
+crs-native:
+	$(CARGO) build --release -p waap-crs-runner
+	CRS_DIR="$(CRS_DIR)" $(WAAP_CRS) --native --concurrency $(CRS_CONCURRENCY) $(CRS_ARGS)
 
 lint:
 	$(CARGO) fmt --all --check

@@ -141,6 +141,7 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     removed_tags: Vec<String>,
     removed_targets: Vec<(RuleRef, Target)>,
     processor_override: Option<BodyProcessor>,
+    force_body_var: bool,
     matches: Vec<MatchRecord>,
     denied: Option<(u16, u32)>,
     would_deny: Option<(u16, u32)>,
@@ -186,6 +187,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             removed_tags: Vec::new(),
             removed_targets: Vec::new(),
             processor_override: None,
+            force_body_var: false,
             matches: Vec::new(),
             denied: None,
             would_deny: None,
@@ -338,7 +340,18 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             if self.is_removed(rule) {
                 continue;
             }
-            if !self.eval_rule(rule, host) {
+            let errors_before = self.errors;
+            let matched = self.eval_rule(rule, host);
+            if self.errors > errors_before && engine.program.on_error == crate::program::FailMode::Closed {
+                // Fail closed: a rule that could not be evaluated denies the request.
+                let status = 503;
+                log::emit_limit(host, &self.head, status, &format!("rule {} could not be evaluated (on_error: fail_closed)", rule.id));
+                if engine.program.mode == Mode::Block {
+                    self.denied = Some((status, rule.id));
+                    return Verdict::Deny { status, rule_ids: vec![rule.id] };
+                }
+            }
+            if !matched {
                 continue;
             }
             // The whole rule matched: the remaining actions.
@@ -674,6 +687,13 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             QueryString => emit(scalar(Cow::Borrowed(&self.hd.query))),
             RequestBody => {
                 if let Some(b) = body {
+                    if b.processor == BodyProcessor::UrlEncoded || self.force_body_var {
+                        emit(scalar(Cow::Borrowed(&b.raw)));
+                    }
+                }
+            }
+            RawBody => {
+                if let Some(b) = body {
                     emit(scalar(Cow::Borrowed(&b.raw)));
                 }
             }
@@ -812,7 +832,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             Ctl::RuleRemoveTargetById(id, t) => self.removed_targets.push((RuleRef::Id(*id), t.clone())),
             Ctl::RuleRemoveTargetByTag(tag, t) => self.removed_targets.push((RuleRef::Tag(tag.clone()), t.clone())),
             Ctl::RequestBodyProcessor(p) => self.processor_override = BodyProcessor::from_name(p),
-            Ctl::ForceRequestBodyVariable(_) | Ctl::AuditEngine(_) => {}
+            Ctl::ForceRequestBodyVariable(on) => self.force_body_var = *on,
+            Ctl::AuditEngine(_) => {}
         }
     }
 
@@ -870,6 +891,7 @@ pub fn collection_name(c: Collection) -> &'static str {
         RequestProtocol => "REQUEST_PROTOCOL",
         QueryString => "QUERY_STRING",
         RequestBody => "REQUEST_BODY",
+        RawBody => "REQUEST_BODY",
         RequestBodyLength => "REQUEST_BODY_LENGTH",
         Xml => "XML",
         Files => "FILES",

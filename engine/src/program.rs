@@ -205,7 +205,8 @@ pub enum Collection {
     RequestProtocol,
     /// QUERY_STRING: raw query without `?`.
     QueryString,
-    /// REQUEST_BODY: the raw body (urlencoded bodies, or when forced).
+    /// REQUEST_BODY: the raw body, for urlencoded bodies or when `ctl:forceRequestBodyVariable`
+    /// is on (ModSecurity v2 semantics, which CRS's tests expect).
     RequestBody,
     /// REQUEST_BODY_LENGTH.
     RequestBodyLength,
@@ -249,6 +250,9 @@ pub enum Collection {
     RequestPathRaw,
     /// DURATION and other values we do not model are never selected; kept for errors.
     Env,
+    /// The raw request body, whatever the body processor (YAML `body`). Unlike SecLang's
+    /// REQUEST_BODY, which ModSecurity only fills for urlencoded bodies or when forced.
+    RawBody,
 }
 
 /// An operator argument that may contain macros such as `%{tx.threshold}`.

@@ -189,6 +189,11 @@ impl BodyData {
             }
             BodyProcessor::None => {}
         }
+        // A prefix cut at the inspection limit cannot parse cleanly: that is not the
+        // client's error (the policy chose to inspect only the prefix).
+        if truncated {
+            d.error = false;
+        }
         d.raw = raw;
         d
     }

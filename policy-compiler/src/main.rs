@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use waap_policy_compiler::{compile_file, inspect};
+use waap_policy_compiler::{compile_str, inspect, Compiled};
 
 const USAGE: &str = "usage:
   waapc compile POLICY -o BUNDLE   compile a policy into a bundle
@@ -22,6 +22,13 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Reads (exit 2 on I/O errors) and compiles (exit 1 on policy errors) a policy file.
+fn compile_path(policy: &std::path::Path) -> Result<Compiled, (u8, String)> {
+    let name = policy.display().to_string();
+    let src = std::fs::read_to_string(policy).map_err(|e| (2, format!("waapc: cannot read {name}: {e}")))?;
+    compile_str(&name, &src).map_err(|e| (1, e.to_string()))
 }
 
 fn usage(msg: &str) -> (u8, String) {
@@ -51,7 +58,7 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
                 }
             }
             let (Some(policy), Some(out)) = (policy, out) else { return Err(usage("compile needs POLICY and -o BUNDLE")) };
-            let c = compile_file(&policy).map_err(|e| (1, e.to_string()))?;
+            let c = compile_path(&policy)?;
             for d in &c.diagnostics {
                 eprintln!("{d}");
             }
@@ -74,7 +81,7 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
         }
         "check" => {
             let [_, policy] = args else { return Err(usage("check needs exactly one POLICY")) };
-            let c = compile_file(&PathBuf::from(policy)).map_err(|e| (1, e.to_string()))?;
+            let c = compile_path(&PathBuf::from(policy))?;
             for d in &c.diagnostics {
                 println!("{d}");
             }

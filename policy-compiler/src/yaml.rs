@@ -70,7 +70,24 @@ pub struct BodyYaml {
     /// `block` (413) or `inspect_prefix`.
     #[serde(default)]
     pub over_limit: Option<OverLimitYaml>,
+    /// A JSON, XML, multipart or urlencoded body the parser cannot read: `block` (400,
+    /// the default: an unparsed body would escape the argument rules) or `allow`.
+    #[serde(default)]
+    pub on_parse_error: Option<ParseErrorYaml>,
 }
+
+/// `body.on_parse_error:`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ParseErrorYaml {
+    /// Deny with 400 (rule 200002).
+    Block,
+    /// Let it through; argument rules see what could be parsed.
+    Allow,
+}
+
+/// The id of the rule that denies unparsable bodies (ModSecurity's recommended id).
+pub const BODY_PARSE_ERROR_RULE: u32 = 200002;
 
 /// `body.over_limit:`.
 #[derive(Debug, Deserialize, Clone, Copy)]
@@ -112,7 +129,7 @@ pub struct RuleYaml {
     pub id: u32,
     /// Message for logs.
     pub msg: String,
-    /// `critical`, `error`, `warning` or `notice`.
+    /// `emergency`, `alert`, `critical`, `error`, `warning` or `notice`.
     #[serde(default)]
     pub severity: Option<String>,
     /// Variables to inspect, e.g. `query_args`, `headers:user-agent`.
@@ -272,16 +289,21 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         program.body.inspect_response = p.body.inspect_response;
         program.body.response_mime_types = p.body.response_mime_types.clone();
     }
-    let mut seen: Vec<u32> = crs_rules.iter().map(|r| r.id).collect();
+    let crs_ids: Vec<u32> = crs_rules.iter().map(|r| r.id).collect();
+    let mut seen: Vec<u32> = crs_ids.clone();
     for r in &pf.rules {
         let line = line_of(r.id);
         let err = |msg: String| PolicyError::new(file, msg).at(line).rule(r.id);
         if seen.contains(&r.id) {
             let first = rule_lines.iter().find(|(i, _)| *i == r.id).map(|(_, l)| *l);
             let second = rule_lines.iter().filter(|(i, _)| *i == r.id).nth(1).map(|(_, l)| *l);
-            let where_ = match (first, second) {
-                (Some(f), Some(_)) => format!("first defined at line {f}"),
-                _ => "also a rule set (CRS) rule id".to_string(),
+            let where_ = if crs_ids.contains(&r.id) {
+                "also a rule id of the rule set (waf.crs)".to_string()
+            } else {
+                match first {
+                    Some(f) if second.is_some() => format!("first defined at line {f}"),
+                    _ => "defined twice".to_string(),
+                }
             };
             errors.push(
                 PolicyError::new(file, format!("duplicate rule id {} ({where_})", r.id))
@@ -299,6 +321,16 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
                 program.rules.push(rule);
             }
             Err(msg) => errors.push(err(msg)),
+        }
+    }
+    if body.on_parse_error != Some(ParseErrorYaml::Allow) && program.body.inspect {
+        if seen.contains(&BODY_PARSE_ERROR_RULE) {
+            errors.push(PolicyError::new(
+                file,
+                format!("rule id {BODY_PARSE_ERROR_RULE} is reserved for body.on_parse_error: block; set body.on_parse_error: allow to define your own"),
+            ).at(line_of(BODY_PARSE_ERROR_RULE)));
+        } else {
+            program.rules.push(body_parse_error_rule());
         }
     }
     // Header-only rules (phase 1) run before body rules, each group in file order.
@@ -328,6 +360,28 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
     })
 }
 
+/// Denies (400) a request whose body the processor could not parse (REQBODY_ERROR).
+fn body_parse_error_rule() -> Rule {
+    let lit = |s: &str| MacroString { parts: vec![MacroPart::Lit(s.as_bytes().to_vec())] };
+    Rule {
+        id: BODY_PARSE_ERROR_RULE,
+        phase: 2,
+        cond: Condition {
+            targets: vec![Target { collection: Collection::ReqbodyError, selector: Selector::All, count: false, exclude: vec![] }],
+            operator: Operator::Eq(lit("0")),
+            negated: true,
+            ..Condition::default()
+        },
+        chain: vec![],
+        actions: Actions { disruptive: Disruptive::Deny, status: Some(400), log: true, ..Actions::default() },
+        msg: Some(lit("Failed to parse request body (body.on_parse_error: block)")),
+        logdata: None,
+        tags: vec![],
+        severity: Some(2),
+        family: "waf".into(),
+    }
+}
+
 fn lower_rule(r: &RuleYaml, program: &mut Program) -> Result<Rule, String> {
     if r.targets.is_empty() {
         return Err("`targets` is empty: name at least one variable".into());
@@ -342,7 +396,7 @@ fn lower_rule(r: &RuleYaml, program: &mut Program) -> Result<Rule, String> {
                 | Collection::ArgsNames
                 | Collection::ArgsPost
                 | Collection::ArgsPostNames
-                | Collection::RequestBody
+                | Collection::RawBody
         ) {
             phase = 2;
         }
@@ -407,7 +461,7 @@ fn lower_rule(r: &RuleYaml, program: &mut Program) -> Result<Rule, String> {
         Some("error") => Some(3),
         Some("warning") => Some(4),
         Some("notice") => Some(5),
-        Some(s) => return Err(format!("unknown severity `{s}` (critical, error, warning, notice)")),
+        Some(s) => return Err(format!("unknown severity `{s}` (emergency, alert, critical, error, warning, notice)")),
     };
     let action = r.action.unwrap_or(ActionYaml::Block);
     if let Some(s) = r.status {
@@ -451,7 +505,7 @@ pub const TARGETS: &[(&str, Collection)] = &[
     ("header_names", Collection::RequestHeadersNames),
     ("cookies", Collection::RequestCookies),
     ("cookie_names", Collection::RequestCookiesNames),
-    ("body", Collection::RequestBody),
+    ("body", Collection::RawBody),
 ];
 
 fn parse_target(t: &str) -> Result<Target, String> {
@@ -476,19 +530,52 @@ fn parse_target(t: &str) -> Result<Target, String> {
     Ok(Target { collection, selector, count: false, exclude: vec![] })
 }
 
-fn parse_transform(t: &str) -> Result<Transform, String> {
+/// The transformation names of the YAML format (snake_case) and what they run.
+pub const TRANSFORMS: &[(&str, Transform)] = &[
     // `url_decode` decodes `%uXXXX` too: the safer reading for a WAF.
-    if t == "url_decode" {
-        return Ok(Transform::UrlDecodeUni);
+    ("url_decode", Transform::UrlDecodeUni),
+    ("url_decode_uni", Transform::UrlDecodeUni),
+    ("lowercase", Transform::Lowercase),
+    ("uppercase", Transform::Uppercase),
+    ("html_entity_decode", Transform::HtmlEntityDecode),
+    ("js_decode", Transform::JsDecode),
+    ("css_decode", Transform::CssDecode),
+    ("utf8_to_unicode", Transform::Utf8ToUnicode),
+    ("remove_nulls", Transform::RemoveNulls),
+    ("replace_nulls", Transform::ReplaceNulls),
+    ("cmd_line", Transform::CmdLine),
+    ("remove_whitespace", Transform::RemoveWhitespace),
+    ("compress_whitespace", Transform::CompressWhitespace),
+    ("replace_comments", Transform::ReplaceComments),
+    ("remove_comments", Transform::RemoveComments),
+    ("remove_comments_char", Transform::RemoveCommentsChar),
+    ("normalize_path", Transform::NormalizePath),
+    ("normalise_path", Transform::NormalizePath),
+    ("normalize_path_win", Transform::NormalizePathWin),
+    ("normalise_path_win", Transform::NormalizePathWin),
+    ("escape_seq_decode", Transform::EscapeSeqDecode),
+    ("length", Transform::Length),
+    ("base64_decode", Transform::Base64Decode),
+    ("base64_decode_ext", Transform::Base64DecodeExt),
+    ("base64_encode", Transform::Base64Encode),
+    ("sha1", Transform::Sha1),
+    ("hex_encode", Transform::HexEncode),
+    ("hex_decode", Transform::HexDecode),
+    ("trim", Transform::Trim),
+    ("trim_left", Transform::TrimLeft),
+    ("trim_right", Transform::TrimRight),
+];
+
+fn parse_transform(t: &str) -> Result<Transform, String> {
+    if let Some((_, tr)) = TRANSFORMS.iter().find(|(n, _)| *n == t) {
+        return Ok(*tr);
     }
-    if t.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(format!("transform `{t}`: names are snake_case, e.g. `url_decode`"));
+    if t.chars().any(|c| c.is_ascii_uppercase()) || Transform::from_name(t).is_some() {
+        return Err(format!("transform `{t}`: names are snake_case, e.g. `url_decode`, `html_entity_decode`"));
     }
-    Transform::from_name(&t.replace('_', "")).ok_or_else(|| {
-        format!(
-            "unknown transform `{t}` (e.g. url_decode, lowercase, html_entity_decode, normalize_path, remove_nulls, compress_whitespace, base64_decode, js_decode, css_decode)"
-        )
-    })
+    Err(format!(
+        "unknown transform `{t}` (e.g. url_decode, lowercase, html_entity_decode, normalize_path, remove_nulls, compress_whitespace, base64_decode, js_decode, css_decode)"
+    ))
 }
 
 fn check_regex(p: &str) -> Result<(), String> {

@@ -13,7 +13,7 @@
 //!       body: '...'                      # optional
 //!     expect:
 //!       status: 403                      # 403/413...: denied by the filter; 200: reached the upstream
-//!       rule_ids: [1001]                 # optional: the ids in the deny body
+//!       rule_ids: [1001]                 # optional: ids that must all be in the deny body
 //! ```
 
 use crate::{Error, Result};

@@ -1,0 +1,121 @@
+//! Native mode: the raw request is parsed here and run through every phase of the engine the
+//! way the filter drives it, with the echo server's response (albedo `/reflect` semantics)
+//! for phases 3 and 4. Fast, and shows the engine's behaviour without Envoy in between.
+
+use crate::judge::Observed;
+use crate::parse::{parse_request, ParsedRequest};
+use crate::policy::MARKER_ID;
+use crate::upstream;
+use waap_e2e::echo;
+use waap_engine::host::NativeHost;
+use waap_engine::{Engine, RequestHead, Verdict};
+
+/// The head the filter would build: lower-cased names (Envoy's HTTP/1 codec lower-cases
+/// them), plus the `x-forwarded-proto` and `x-request-id` Envoy adds before the filter.
+fn head_of(req: &ParsedRequest, request_id: &str) -> RequestHead {
+    let mut headers: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .collect();
+    headers.push(("x-forwarded-proto".into(), b"http".to_vec()));
+    headers.push(("x-request-id".into(), request_id.as_bytes().to_vec()));
+    RequestHead {
+        method: req.method.clone(),
+        uri: req.uri.clone(),
+        protocol: if req.version.is_empty() {
+            "HTTP/1.0".into()
+        } else {
+            req.version.clone()
+        },
+        headers,
+        remote_addr: "127.0.0.1".into(),
+        request_id: request_id.to_string(),
+    }
+}
+
+/// Runs one raw request through `engine`.
+pub fn run(engine: &Engine, raw: &[u8], request_id: &str) -> Observed {
+    let req = match parse_request(raw) {
+        Ok(r) => r,
+        Err(e) => {
+            return Observed {
+                status: Some(400),
+                note: Some(format!("the native parser rejected the request: {e}")),
+                ..Observed::default()
+            }
+        }
+    };
+    let host = NativeHost::default();
+    let mut tx = engine.transaction(head_of(&req, request_id));
+    let mut verdict = tx.on_request_headers(&host);
+    if verdict == Verdict::Allow {
+        let (body, truncated) = if tx.wants_request_body() {
+            let limit = tx.request_body_limit();
+            let truncated = req.body.len() > limit;
+            (req.body[..req.body.len().min(limit)].to_vec(), truncated)
+        } else {
+            (Vec::new(), false)
+        };
+        verdict = tx.on_request_body(body, truncated, &host);
+    }
+    let status = match verdict {
+        Verdict::Deny { status, .. } => status,
+        Verdict::Allow => {
+            let resp = upstream::respond(&echo::Request {
+                method: req.method.clone(),
+                target: String::from_utf8_lossy(&req.uri).into_owned(),
+                version: req.version.clone(),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+                    .collect(),
+                body: req.body.clone(),
+            });
+            let mut headers: Vec<(String, Vec<u8>)> = resp
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.as_bytes().to_vec()))
+                .collect();
+            headers.push((
+                "content-length".into(),
+                resp.body.len().to_string().into_bytes(),
+            ));
+            match tx.on_response_headers(resp.status, headers, &host) {
+                Verdict::Deny { status, .. } => status,
+                Verdict::Allow => {
+                    if tx.wants_response_body() {
+                        let limit = tx.engine_response_limit();
+                        let _ = tx.on_response_body(
+                            resp.body[..resp.body.len().min(limit)].to_vec(),
+                            &host,
+                        );
+                    }
+                    resp.status
+                }
+            }
+        }
+    };
+    tx.on_log(&host);
+    let ids = tx
+        .matches()
+        .iter()
+        .map(|m| m.rule_id)
+        .filter(|&id| id != MARKER_ID)
+        .collect();
+    let log_lines = host
+        .logs
+        .borrow()
+        .iter()
+        .map(|(_, l)| l.clone())
+        .filter(|l| crate::judge::match_id(l) != Some(MARKER_ID))
+        .collect();
+    Observed {
+        status: Some(status),
+        ids,
+        log_lines,
+        response_text: String::new(),
+        ..Observed::default()
+    }
+}
