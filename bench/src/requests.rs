@@ -125,8 +125,10 @@ fn words(seed: usize, n: usize) -> String {
     s
 }
 
-/// A JSON order of exactly `target` bytes (for targets of at least 200): items until the
-/// next one would not fit, then a padding string field.
+/// A JSON order of exactly `target` bytes (for targets of at least 400): items until the
+/// next one would not fit, then a padding string field. Items carry a ~130-byte description
+/// so that 64 KiB stays near 2,000 JSON elements, well under the engine's default limit of
+/// 4,096 (beyond it the body is a parse error, denied with 400 by `on_parse_error: block`).
 pub fn json_body(target: usize) -> Vec<u8> {
     let mut s = String::from("{\"order_id\":\"ord-20261127-0042\",\"customer\":{\"name\":\"Alice Smith\",\"email\":\"alice@example.com\",\"newsletter\":true},\"items\":[");
     let tail_min = "],\"note\":\"\"}".len();
@@ -138,14 +140,15 @@ pub fn json_body(target: usize) -> Vec<u8> {
         }
         let _ = write!(
             item,
-            "{{\"sku\":\"sku-{:05}\",\"qty\":{},\"price\":{}.{:02},\"title\":\"{}\",\"tags\":[\"{}\",\"{}\"]}}",
+            "{{\"sku\":\"sku-{:05}\",\"qty\":{},\"price\":{}.{:02},\"title\":\"{}\",\"tags\":[\"{}\",\"{}\"],\"description\":\"{}\"}}",
             1000 + i * 37,
             1 + i % 4,
             5 + i % 90,
             (i * 13) % 100,
             words(i, 4),
             WORDS[i % WORDS.len()],
-            WORDS[(i + 5) % WORDS.len()]
+            WORDS[(i + 5) % WORDS.len()],
+            words(i + 3, 20)
         );
         if s.len() + item.len() + tail_min > target {
             break;
@@ -269,6 +272,17 @@ mod tests {
         let f = form_body(2048);
         assert_eq!(f.len(), 2048);
         assert!(!f.contains(&b' '));
+    }
+
+    #[test]
+    fn json_bodies_parse_within_the_engine_default_limits() {
+        for n in [2048, 65536] {
+            let parsed = waap_engine::parse::parse_json(
+                &json_body(n),
+                &waap_engine::parse::JsonLimits::default(),
+            );
+            assert!(parsed.error.is_none(), "{n}: {:?}", parsed.error);
+        }
     }
 
     #[test]
