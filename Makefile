@@ -128,6 +128,22 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p waap-filter --target $(WASM_TARGET) -- -D warnings
 
+# make bench: throughput and latency of Envoy without a filter, with the no-op wasm filter
+# (bench/noop-filter) and with the waap filter under each examples/*/policy.yaml, driven by
+# wrk on loopback; writes target/bench/results.json and ratios.svg (see bench/README.md).
+# Tunables pass through the environment: BENCH_SECONDS, BENCH_REPEATS, BENCH_WARMUP,
+# BENCH_CONNECTIONS, BENCH_NOISE, BENCH_SINK_CPU, BENCH_NO_PIN. BENCH_MICRO=1 first runs the
+# criterion micro-benchmarks with a short measurement time. Needs wrk and `make setup`.
+.PHONY: bench
+bench: build-waapc build-wasm
+	$(CARGO) build --release -p waap-noop-filter --target $(WASM_TARGET)
+	$(CARGO) build --release -p waap-bench
+	@if [ -n "$${BENCH_MICRO:-}" ]; then \
+	  $(CARGO) bench -p waap-bench --bench engine -- --warm-up-time 0.5 --measurement-time 2; \
+	fi
+	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
+	  target/release/waap-bench
+
 clean:
 	$(CARGO) clean
 

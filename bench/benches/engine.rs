@@ -1,0 +1,178 @@
+//! Criterion micro-benchmarks of the engine, natively (no Envoy, no wasm):
+//!
+//! - `request/<policy>/<kind>`: one whole transaction (headers, body, response headers, log)
+//!   for the request kinds waap-bench sends through Envoy, under each `examples/*/policy.yaml`
+//!   that compiles (compiled in the setup with `waap_policy_compiler`).
+//! - `transform/<name>`: one transformation over a 1 KiB input that exercises it.
+//! - `load/<policy>`: `Engine::load` of the compiled bundle (validate + build matchers).
+//!
+//! `cargo bench -p waap-bench --bench engine` (add `-- --measurement-time 1` for a short run).
+//! Native numbers are a lower bound: in the filter the same code runs in V8 (wasm), several
+//! times slower, plus the proxy-wasm boundary.
+
+// Benchmark setup code, not the data plane: a broken setup should stop loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use waap_bench::requests::{self, RequestKind};
+use waap_engine::host::Host;
+use waap_engine::transform::Transform;
+use waap_engine::{Engine, LogLevel, RequestHead, Verdict};
+
+/// A host whose calls cost nothing, so the numbers are the engine's own.
+struct QuietHost;
+
+impl Host for QuietHost {
+    fn now_nanos(&self) -> u64 {
+        1_800_000_000_000_000_000
+    }
+    fn log(&self, _level: LogLevel, msg: &str) {
+        black_box(msg);
+    }
+    fn shared_get(&self, _key: &str) -> Option<(Vec<u8>, u32)> {
+        None
+    }
+    fn shared_set(&self, _key: &str, _value: &[u8], _cas: Option<u32>) -> bool {
+        true
+    }
+    fn counter_add(&self, name: &str, delta: u64) {
+        black_box((name, delta));
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// (example name, bundle bytes) for every example policy that compiles.
+fn bundles() -> Vec<(String, Vec<u8>)> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().join("policy.yaml").is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let path = root().join("examples").join(&name).join("policy.yaml");
+        match waap_policy_compiler::compile_file(&path) {
+            Ok(c) => out.push((name, c.bundle)),
+            Err(e) => eprintln!("skipping examples/{name}: does not compile: {e:?}"),
+        }
+    }
+    assert!(!out.is_empty(), "no example policy compiled");
+    out
+}
+
+fn head(kind: &RequestKind) -> RequestHead {
+    RequestHead {
+        method: kind.method.to_string(),
+        uri: kind.path.as_bytes().to_vec(),
+        protocol: "HTTP/1.1".into(),
+        headers: requests::engine_headers(kind),
+        remote_addr: "127.0.0.1".into(),
+        request_id: "7d3c1f0a-2b4e-4c6d-9e8f-0a1b2c3d4e5f".into(),
+    }
+}
+
+/// One request as the filter drives it; returns whether it was denied.
+fn transaction(engine: &Engine, kind: &RequestKind, host: &QuietHost) -> bool {
+    let mut tx = engine.transaction(head(kind));
+    let mut v = tx.on_request_headers(host);
+    if matches!(v, Verdict::Allow) {
+        let body = if tx.wants_request_body() {
+            kind.body.clone()
+        } else {
+            Vec::new()
+        };
+        v = tx.on_request_body(body, false, host);
+    }
+    if matches!(v, Verdict::Allow) {
+        v = tx.on_response_headers(
+            200,
+            vec![
+                ("content-type".into(), b"application/json".to_vec()),
+                ("content-length".into(), b"12".to_vec()),
+            ],
+            host,
+        );
+    }
+    tx.on_log(host);
+    !matches!(v, Verdict::Allow)
+}
+
+fn bench_requests(c: &mut Criterion) {
+    let host = QuietHost;
+    for (policy, bundle) in bundles() {
+        let engine = Engine::load(bundle).expect("bundle loads");
+        let mut g = c.benchmark_group(format!("request/{policy}"));
+        // A large policy on a 64 KiB body takes milliseconds per iteration.
+        g.sample_size(10);
+        for kind in requests::kinds() {
+            // The deny path must deny and the benign requests must pass, or the numbers
+            // measure something else.
+            let denied = transaction(&engine, &kind, &host);
+            if denied != kind.attack {
+                eprintln!(
+                    "note: {policy}/{}: denied={denied}, expected {}",
+                    kind.name, kind.attack
+                );
+            }
+            g.throughput(Throughput::Bytes(
+                (kind.path.len() + kind.body.len()) as u64,
+            ));
+            g.bench_function(BenchmarkId::from_parameter(kind.name), |b| {
+                b.iter(|| transaction(&engine, black_box(&kind), &host))
+            });
+        }
+        g.finish();
+    }
+}
+
+/// `seed` repeated (and cut) to exactly 1 KiB.
+fn kib(seed: &str) -> Vec<u8> {
+    seed.bytes().cycle().take(1024).collect()
+}
+
+fn bench_transforms(c: &mut Criterion) {
+    let cases = [
+        ("urlDecodeUni", kib("q=%3Cscript%3Ealert(%u0031)%3C/script%3E&name=J%C3%B6rg+M%FCller&x=%uFF1C%2e%2e%2f&")),
+        ("htmlEntityDecode", kib("&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &#60;&#x3C;&amp;&nbsp;caf&eacute; plain text ")),
+        ("lowercase", kib("SELECT Name, Email FROM Users WHERE Id = 42 AND Role = 'Admin' -- Mixed Case Text ")),
+        ("cmdLine", kib("C:\\> c^md.exe /c \"dir  C:\\Windows\" , ( ping  127.0.0.1 ) ; /bin/Ca\\t  /etc/passwd ")),
+        ("normalizePath", kib("/static/./css/../js//app/./../../lib/../index.html/./a/b/../c/")),
+        ("jsDecode", kib("\\x3cscript\\x3e\\u0061lert(\\'x\\')\\n\\t\\101\\u00e9 plain js text ")),
+    ];
+    let mut g = c.benchmark_group("transform");
+    g.throughput(Throughput::Bytes(1024));
+    for (name, input) in cases {
+        let t = Transform::from_name(name).expect("known transform");
+        g.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| t.apply(black_box(&input)).len())
+        });
+    }
+    g.finish();
+}
+
+fn bench_load(c: &mut Criterion) {
+    let mut g = c.benchmark_group("load");
+    for (policy, bundle) in bundles() {
+        g.throughput(Throughput::Bytes(bundle.len() as u64));
+        g.bench_function(BenchmarkId::from_parameter(&policy), |b| {
+            b.iter(|| {
+                Engine::load(black_box(bundle.clone()))
+                    .map(|e| e.summary().len())
+                    .unwrap_or(0)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_requests, bench_transforms, bench_load);
+criterion_main!(benches);
