@@ -24,7 +24,7 @@ pub enum Matcher<'b> {
 }
 
 /// Bytes of lazy DFA cache per fallback regex: bounded memory; search stays linear.
-pub const LAZY_CACHE_BYTES: usize = 2 * 1024 * 1024;
+pub const LAZY_CACHE_BYTES: usize = 512 * 1024;
 
 /// Why a matcher could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,7 +55,7 @@ impl Default for JsonLimits {
     fn default() -> Self {
         Self {
             max_depth: 64,
-            max_elements: 4096,
+            max_elements: 65_536,
             max_output_bytes: 8 << 20,
         }
     }
