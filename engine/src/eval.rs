@@ -283,9 +283,32 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         self.run_phase(4, host)
     }
 
-    /// Phase 5: logging. Call once at the end.
+    /// Phase 5: logging. Call once at the end: runs the phase-5 rules, then writes the audit
+    /// record of a denied or monitored request.
     pub fn on_log(&mut self, host: &dyn Host) {
         let _ = self.run_phase(5, host);
+        let (action, decision) = match (self.denied, self.would_deny) {
+            (Some(d), _) => ("deny", d),
+            (None, Some(d)) => ("would_deny", d),
+            (None, None) => return,
+        };
+        let (status, id) = decision;
+        let ids = self.deny_ids(id);
+        let family = self
+            .engine
+            .program
+            .rules
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.family.as_str())
+            .unwrap_or(if id == 0 { "limits" } else { "waf" });
+        let score = ["blocking_inbound_anomaly_score", "inbound_anomaly_score_pl1", "anomaly_score"]
+            .iter()
+            .find_map(|k| self.tx.get(*k))
+            .map(|v| operator::atoi(v))
+            .unwrap_or(0);
+        let audit = log::Audit { now_nanos: host.now_nanos(), head: &self.head, action, status, rule_ids: &ids, family, score };
+        host.log(LogLevel::Warn, &audit.to_json());
     }
 
     /// The rule matches recorded so far.
