@@ -124,6 +124,9 @@ impl core::hash::Hasher for FxHasher {
     }
 }
 
+/// A matched (name, transformed value) pair.
+type Hit = (Vec<u8>, Vec<u8>);
+
 type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<FxHasher>>;
 
 /// One request's evaluation state. `E` is how the transaction holds the engine: `&Engine`
@@ -512,7 +515,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     }
 
     /// Runs one condition over its targets; returns the matching (name, value) pairs.
-    fn eval_cond<'s>(&'s self, rule: &Rule, cond: &'s Condition) -> (Vec<(Vec<u8>, Vec<u8>)>, u32) {
+    fn eval_cond<'s>(&'s self, rule: &Rule, cond: &'s Condition) -> (Vec<Hit>, u32) {
         let mut values: Vec<(Collection, Val<'_>)> = Vec::with_capacity(16);
         if cond.targets.is_empty() {
             values.push((Collection::Env, Val::scalar(Cow::Borrowed(b""))));
