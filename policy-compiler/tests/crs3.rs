@@ -188,3 +188,50 @@ fn scanner_user_agent_is_denied() {
     );
     assert_denied_by(&v, &ids, 913100);
 }
+
+/// Phase 3/4 verdict of a `text/html` response to a plain GET.
+fn response(engine: &Engine, body: &str) -> (Verdict, Vec<u32>) {
+    let host = NativeHost::default();
+    let head = RequestHead {
+        method: "GET".into(),
+        uri: b"/page".to_vec(),
+        protocol: "HTTP/1.1".into(),
+        headers: vec![
+            ("host".into(), b"example.com".to_vec()),
+            ("user-agent".into(), BROWSER_UA.as_bytes().to_vec()),
+            ("accept".into(), b"text/html".to_vec()),
+        ],
+        remote_addr: "192.0.2.10".into(),
+        request_id: "crs3-resp".into(),
+    };
+    let mut tx = engine.transaction(head);
+    assert_eq!(tx.on_request_headers(&host), Verdict::Allow);
+    assert_eq!(tx.on_request_body(Vec::new(), false, &host), Verdict::Allow);
+    let headers = vec![(
+        "content-type".to_string(),
+        b"text/html; charset=utf-8".to_vec(),
+    )];
+    let v = match tx.on_response_headers(200, headers, &host) {
+        Verdict::Allow => tx.on_response_body(body.as_bytes().to_vec(), &host),
+        v => v,
+    };
+    (v, tx.matches().iter().map(|m| m.rule_id).collect())
+}
+
+#[test]
+fn php_source_in_response_is_denied() {
+    // 953120 `<\?(?!xml)`: the lookahead is rewritten (regex-syntax has no look-around).
+    let Some(e) = &engine() else { return };
+    let (v, ids) = response(e, "<html><body>hello</body></html>");
+    assert_eq!(v, Verdict::Allow, "{ids:?}");
+    let (v, ids) = response(e, "<?xml version=\"1.0\"?><html></html>");
+    assert_eq!(v, Verdict::Allow, "{ids:?}");
+    let (v, ids) = response(e, "<html><?php echo $secret; ?></html>");
+    match v {
+        Verdict::Deny { rule_ids, .. } => {
+            assert_eq!(rule_ids.first(), Some(&959100), "{rule_ids:?}");
+            assert!(rule_ids.contains(&953120), "{rule_ids:?}");
+        }
+        Verdict::Allow => panic!("PHP source leak allowed (matches {ids:?})"),
+    }
+}

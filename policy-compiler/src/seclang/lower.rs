@@ -1268,7 +1268,8 @@ impl Lowerer {
 
     /// Adds a regex to the table (deduplicated) after rewriting and checking it.
     fn regex(&mut self, ctx: &Ctx, pattern: &str, flags: RegexFlags) -> Option<u32> {
-        let (pattern, notes) = pcre_to_rust(pattern);
+        let pattern = trailing_negative_lookahead(pattern).unwrap_or_else(|| pattern.to_string());
+        let (pattern, notes) = pcre_to_rust(&pattern);
         for n in notes {
             self.diag(Level::Warning, ctx, format!("regex: {n}"));
         }
@@ -1744,6 +1745,27 @@ pub fn collection_by_name(name: &str) -> Option<Collection> {
     Some(c)
 }
 
+/// A pattern ending in a negative lookahead of a plain word, `P(?!abc)` (CRS 3.3.4's 953120
+/// `<\?(?!xml)`), rewritten without look-around (which `regex-syntax` lacks) into the
+/// equivalent `P(?:\z|[^a]|a\z|a[^b]|ab\z|ab[^c])`: the same inputs match (the match
+/// may extend one byte further). `None` for any other pattern.
+fn trailing_negative_lookahead(p: &str) -> Option<String> {
+    let body = p.strip_suffix(')')?;
+    let start = body.rfind("(?!")?;
+    let word = &body[start + 3..];
+    let escapes = p[..start].chars().rev().take_while(|&c| c == '\\').count();
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_alphanumeric()) || escapes % 2 == 1 {
+        return None;
+    }
+    let mut alts = Vec::new();
+    for (i, c) in word.char_indices() {
+        let prefix = &word[..i];
+        alts.push(format!("{prefix}\\z"));
+        alts.push(format!("{prefix}[^{c}]"));
+    }
+    Some(format!("{}(?:{})", &p[..start], alts.join("|")))
+}
+
 /// Rewrites a PCRE pattern (as libmodsecurity3 compiles it: bytes, no UTF mode) into an
 /// equivalent `regex-syntax` byte-mode pattern. Only spellings whose meaning differs or
 /// that `regex-syntax` rejects are touched:
@@ -2042,6 +2064,26 @@ mod tests {
         assert!(!consts(&cond, &[]).contains_key("cs"));
         let add = "SecAction \"id:4,phase:1,pass,setvar:tx.n=+1\"";
         assert!(!consts(add, &[("n", "0")]).contains_key("n"));
+    }
+
+    #[test]
+    fn trailing_negative_lookahead_is_rewritten_exactly() {
+        let re = super::trailing_negative_lookahead(r"<\?(?!xml)").unwrap();
+        assert_eq!(re, r"<\?(?:\z|[^x]|x\z|x[^m]|xm\z|xm[^l])");
+        let re = regex_automata::meta::Regex::new(&re).unwrap();
+        for (text, hit) in [
+            ("<?php", true),
+            ("<?xml v", false),
+            ("<?", true),
+            ("<?xm", true),
+            ("<?xmx", true),
+            ("a<?xml<?=", true),
+        ] {
+            assert_eq!(re.is_match(text.as_bytes()), hit, "{text}");
+        }
+        assert!(super::trailing_negative_lookahead(r"a\(?!x)").is_none());
+        assert!(super::trailing_negative_lookahead(r"a(?!x.)").is_none());
+        assert!(super::trailing_negative_lookahead(r"a(?!x)b").is_none());
     }
 
     #[test]
