@@ -4,7 +4,7 @@ use core::fmt;
 
 use waap_bundle::{Bundle, BundleError, Meta};
 
-use crate::matcher::{CaptureMatcher, LiteralMatcher, Matcher, MatcherError};
+use crate::matcher::{CaptureMatcher, LiteralGate, LiteralMatcher, Matcher, MatcherError};
 use crate::program::{Program, PROGRAM_VERSION};
 
 /// The bundle bytes, kept alive for the DFAs that point into them.
@@ -45,6 +45,8 @@ pub struct Engine {
     // (fields drop in declaration order).
     pub(crate) matchers: Vec<Matcher<'static>>,
     pub(crate) literals: Vec<LiteralMatcher>,
+    /// Required-literal prefilters per regex.
+    pub(crate) gates: Vec<Option<LiteralGate>>,
     /// Capture matchers per regex, built on first use (`Some(None)`: could not be built).
     pub(crate) capture_vms: Vec<core::cell::RefCell<Option<Option<std::rc::Rc<CaptureMatcher>>>>>,
     pub(crate) program: Program,
@@ -123,9 +125,11 @@ impl Engine {
         }
         validate_references(&program)?;
         let capture_vms = program.regexes.iter().map(|_| core::cell::RefCell::new(None)).collect();
+        let gates = program.regexes.iter().map(|d| LiteralGate::new(&d.required_literals)).collect();
         Ok(Engine {
             matchers,
             literals,
+            gates,
             capture_vms,
             meta: bundle.meta.clone(),
             bundle_len: len,

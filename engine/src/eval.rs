@@ -232,6 +232,22 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         self.run_phase(2, host)
     }
 
+    /// Phases 1 and 2 for a request whose whole body is at hand, the way the filter runs
+    /// them: headers, then the body when the policy inspects bodies (cut at the limit and
+    /// flagged truncated), else an empty body. For native tools and tests.
+    pub fn run_request(&mut self, body: &[u8], host: &dyn Host) -> Verdict {
+        if let v @ Verdict::Deny { .. } = self.on_request_headers(host) {
+            return v;
+        }
+        if !self.wants_request_body() {
+            return self.on_request_body(Vec::new(), false, host);
+        }
+        let limit = self.request_body_limit();
+        let truncated = body.len() > limit;
+        let inspected = body.get(..limit.min(body.len())).unwrap_or_default().to_vec();
+        self.on_request_body(inspected, truncated, host)
+    }
+
     /// Phase 3: response headers.
     pub fn on_response_headers(&mut self, status: u16, headers: Vec<(String, Vec<u8>)>, host: &dyn Host) -> Verdict {
         self.resp.status = status;
@@ -295,6 +311,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     /// The request head.
     pub fn head(&self) -> &RequestHead {
         &self.head
+    }
+
+    /// Every TX variable, for explain.
+    pub fn tx_vars(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.tx.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
     /// A TX variable (lowercase name), for tests and explain.
@@ -847,6 +868,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             msg: msg.unwrap_or_default(),
             var: String::from_utf8_lossy(&self.matched_var.0).into_owned(),
             data: log::mask(&self.matched_var.0, logdata.as_deref().unwrap_or(&self.matched_var.1)),
+            value: log::mask(&self.matched_var.0, &self.matched_var.1),
             severity: rule.severity,
             disruptive,
         }

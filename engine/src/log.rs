@@ -18,8 +18,10 @@ pub struct MatchRecord {
     pub msg: String,
     /// The matched variable's name, e.g. `ARGS:q`.
     pub var: String,
-    /// The matched (or logdata) value, truncated and masked.
+    /// The rule's logdata if it has one, else the matched value; truncated and masked.
     pub data: String,
+    /// The matched value after the rule's transformations, truncated and masked.
+    pub value: String,
     /// Severity, if the rule has one.
     pub severity: Option<u8>,
     /// Whether this rule's own action was disruptive.
