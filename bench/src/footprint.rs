@@ -61,27 +61,73 @@ pub fn bundle_load_us(log: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Mappings of at least this size are taken for V8 wasm memory reservations (V8 reserves
-/// 8 GiB plus guard regions per 32-bit wasm memory on 64-bit hosts).
+/// A guard mapping (`---p`) of at least this size is taken for a V8 wasm memory
+/// reservation: V8 reserves 8 GiB per 32-bit wasm memory on 64-bit hosts, maps the pages
+/// the instance may use read-write at its start and leaves the rest inaccessible.
 pub const WASM_RESERVATION_MIN_KIB: u64 = 4 << 20;
 
-/// (Size KiB, Rss KiB) of every mapping in `/proc/PID/smaps` at least `min_kib` large.
-pub fn large_mappings(smaps: &str, min_kib: u64) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let mut size: Option<u64> = None;
-    let kib = |l: &str, k: &str| -> Option<u64> {
-        l.strip_prefix(k)?.split_whitespace().next()?.parse().ok()
-    };
+/// One V8 wasm linear memory found in smaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WasmMemory {
+    /// The whole reservation (accessible part + guard), KiB.
+    pub reserved_kib: u64,
+    /// The accessible (read-write) part: the instance's current memory size, KiB.
+    pub accessible_kib: u64,
+    /// Of that, resident, KiB.
+    pub resident_kib: u64,
+}
+
+/// The wasm memories in the text of `/proc/PID/smaps`: every inaccessible mapping of at
+/// least `min_kib`, with the read-write mapping that ends where it starts (if any).
+pub fn wasm_memories(smaps: &str, min_kib: u64) -> Vec<WasmMemory> {
+    struct Map {
+        start: u64,
+        end: u64,
+        perms: String,
+        size: u64,
+        rss: u64,
+    }
+    let mut maps: Vec<Map> = Vec::new();
+    let kib = |l: &str, k: &str| -> Option<u64> { l.strip_prefix(k)?.split_whitespace().next()?.parse().ok() };
     for l in smaps.lines() {
-        if let Some(s) = kib(l, "Size:") {
-            size = Some(s);
-        } else if let Some(r) = kib(l, "Rss:") {
-            if let Some(s) = size.take() {
-                if s >= min_kib {
-                    out.push((s, r));
+        let mut words = l.split_whitespace();
+        let (Some(range), Some(perms)) = (words.next(), words.next()) else { continue };
+        if let Some((a, b)) = range.split_once('-') {
+            if let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+                if perms.len() == 4 {
+                    maps.push(Map {
+                        start,
+                        end,
+                        perms: perms.to_string(),
+                        size: 0,
+                        rss: 0,
+                    });
+                    continue;
                 }
             }
         }
+        if let Some(m) = maps.last_mut() {
+            if let Some(v) = kib(l, "Size:") {
+                m.size = v;
+            } else if let Some(v) = kib(l, "Rss:") {
+                m.rss = v;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, m) in maps.iter().enumerate() {
+        if m.perms != "---p" || m.size < min_kib {
+            continue;
+        }
+        let rw = i
+            .checked_sub(1)
+            .map(|j| &maps[j])
+            .filter(|p| p.end == m.start && p.perms.starts_with("rw"));
+        out.push(WasmMemory {
+            reserved_kib: m.size + rw.map_or(0, |p| p.size),
+            accessible_kib: rw.map_or(0, |p| p.size),
+            resident_kib: rw.map_or(0, |p| p.rss),
+        });
     }
     out
 }
@@ -99,8 +145,8 @@ pub struct Footprint {
     pub rss_kib: Option<u64>,
     pub memory: Value,
     pub wasm_stats: Value,
-    /// (reserved KiB, resident KiB) per V8 wasm memory found in smaps.
-    pub wasm_memories: Vec<(u64, u64)>,
+    /// The V8 wasm memories found in smaps (one per VM instance).
+    pub wasm_memories: Vec<WasmMemory>,
 }
 
 impl Footprint {
@@ -116,7 +162,7 @@ impl Footprint {
     }
 
     pub fn wasm_resident_kib(&self) -> u64 {
-        self.wasm_memories.iter().map(|m| m.1).sum()
+        self.wasm_memories.iter().map(|m| m.resident_kib).sum()
     }
 
     pub fn to_json(&self) -> Value {
@@ -138,16 +184,21 @@ impl Footprint {
                 Value::Array(
                     self.wasm_memories
                         .iter()
-                        .map(|(s, r)| {
+                        .map(|m| {
                             obj(vec![
-                                ("reserved_kib", num(*s as f64)),
-                                ("resident_kib", num(*r as f64)),
+                                ("reserved_kib", num(m.reserved_kib as f64)),
+                                ("accessible_kib", num(m.accessible_kib as f64)),
+                                ("resident_kib", num(m.resident_kib as f64)),
                             ])
                         })
                         .collect(),
                 ),
             ),
             ("wasm_resident_kib", num(self.wasm_resident_kib() as f64)),
+            (
+                "wasm_resident_kib_max",
+                num(self.wasm_memories.iter().map(|m| m.resident_kib).max().unwrap_or(0) as f64),
+            ),
         ])
     }
 }
@@ -227,7 +278,7 @@ pub fn measure(s: &Spec<'_>) -> Result<Footprint, String> {
         rss_kib: e.rss_kib(),
         memory: memory(&e),
         wasm_stats: wasm_stats(&e),
-        wasm_memories: large_mappings(&smaps, WASM_RESERVATION_MIN_KIB),
+        wasm_memories: wasm_memories(&smaps, WASM_RESERVATION_MIN_KIB),
     })
 }
 
@@ -242,8 +293,14 @@ mod tests {
     }
 
     #[test]
-    fn finds_large_mappings_in_smaps() {
-        let smaps = "7f00-7f10 rw-p 00000000 00:00 0\nSize:           10485760 kB\nKernelPageSize: 4 kB\nRss:                1234 kB\nPss: 1234 kB\n5500-5600 r-xp 0 0 0 /bin/envoy\nSize: 100 kB\nRss: 90 kB\n";
-        assert_eq!(large_mappings(smaps, WASM_RESERVATION_MIN_KIB), vec![(10485760, 1234)]);
+    fn finds_wasm_memories_in_smaps() {
+        let smaps = "7fd441410000-7fd444a50000 rw-p 00000000 00:00 0\nSize:              55552 kB\nRss:               54464 kB\n7fd444a50000-7fd641410000 ---p 00000000 00:00 0\nSize:            8333056 kB\nRss:                   0 kB\n5594c140a000-5594c5570000 r-xp 0207d000 fe:00 5310525  /bin/envoy\nSize:              66968 kB\nRss:               45000 kB\n7fd8a2570000-7fdaa2420000 ---p 00000000 00:00 0\nSize:            8387264 kB\nRss:                   0 kB\n";
+        assert_eq!(
+            wasm_memories(smaps, WASM_RESERVATION_MIN_KIB),
+            vec![
+                WasmMemory { reserved_kib: 8388608, accessible_kib: 55552, resident_kib: 54464 },
+                WasmMemory { reserved_kib: 8387264, accessible_kib: 0, resident_kib: 0 },
+            ]
+        );
     }
 }

@@ -785,7 +785,7 @@ fn footprint_phase(
         let loads: Vec<String> = f.bundle_load_us.iter().map(|v| format!("{:.1}", v / 1000.0)).collect();
         let opt = |v: Option<f64>, f: fn(f64) -> String| v.map(f).unwrap_or_else(|| "?".into());
         lines.push(format!(
-            "  {:<14} VMs {}; RSS {}{}; wasm memory resident {} ({} per VM{}); Envoy heap allocated {}{}{}",
+            "  {:<14} VMs {}; RSS {}{}; wasm memories resident [{}] MiB ({} per VM{}); Envoy heap allocated {}{}{}",
             f.name,
             opt(vms, |v| format!("{v:.0}")),
             opt(rss, kib_mib),
@@ -794,7 +794,11 @@ fn footprint_phase(
             } else {
                 String::new()
             },
-            kib_mib(f.wasm_resident_kib() as f64),
+            f.wasm_memories
+                .iter()
+                .map(|m| format!("{:.1}", m.resident_kib as f64 / 1024.0))
+                .collect::<Vec<_>>()
+                .join(", "),
             opt(wasm_per_vm, kib_mib),
             if bi.is_some() {
                 format!(", +{} vs noop", opt(wasm_delta_per_vm, kib_mib))
@@ -815,7 +819,7 @@ fn footprint_phase(
     let json = obj(vec![
         (
             "note",
-            text("idle Envoys started one at a time after the load run, --concurrency 1 (3 VMs: 2 on the main thread, 1 on the worker), measured once every VM logged its bundle load and the process was idle. Envoy 1.40 has no per-VM memory stat: wasm_memories are the V8 wasm linear-memory reservations (>= 4 GiB mappings) in /proc/PID/smaps with their resident KiB; rss_kib_delta_per_vm = (RSS - noop-wasm RSS) / VMs."),
+            text("idle Envoys started one at a time after the load run, --concurrency 1 (3 VMs: 2 on the main thread, 1 on the worker), measured once every VM logged its bundle load and the process was idle. Envoy 1.40 has no per-VM memory stat (admin /stats?filter=wasm has only wasm.envoy.wasm.runtime.v8.active/created, wasm.wasm_vm_count, remote-load and vm_reload counters, and the filter's own wasmcustom.waap.* counters); wasm_memories are the V8 wasm linear memories found in /proc/PID/smaps (an 8 GiB reservation each: the read-write part is the instance's memory, resident_kib what it touched); rss_kib_delta_per_vm = (RSS - noop-wasm RSS) / VMs."),
         ),
         ("configs", Value::Array(configs)),
     ]);
