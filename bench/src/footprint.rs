@@ -88,10 +88,14 @@ pub fn wasm_memories(smaps: &str, min_kib: u64) -> Vec<WasmMemory> {
         rss: u64,
     }
     let mut maps: Vec<Map> = Vec::new();
-    let kib = |l: &str, k: &str| -> Option<u64> { l.strip_prefix(k)?.split_whitespace().next()?.parse().ok() };
+    let kib = |l: &str, k: &str| -> Option<u64> {
+        l.strip_prefix(k)?.split_whitespace().next()?.parse().ok()
+    };
     for l in smaps.lines() {
         let mut words = l.split_whitespace();
-        let (Some(range), Some(perms)) = (words.next(), words.next()) else { continue };
+        let (Some(range), Some(perms)) = (words.next(), words.next()) else {
+            continue;
+        };
         if let Some((a, b)) = range.split_once('-') {
             if let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
                 if perms.len() == 4 {
@@ -158,7 +162,9 @@ impl Footprint {
             .and_then(Value::as_f64)
             .filter(|v| *v > 0.0)
             .or_else(|| (!self.wasm_memories.is_empty()).then_some(self.wasm_memories.len() as f64))
-            .or_else(|| (!self.bundle_load_us.is_empty()).then_some(self.bundle_load_us.len() as f64))
+            .or_else(|| {
+                (!self.bundle_load_us.is_empty()).then_some(self.bundle_load_us.len() as f64)
+            })
     }
 
     pub fn wasm_resident_kib(&self) -> u64 {
@@ -197,7 +203,12 @@ impl Footprint {
             ("wasm_resident_kib", num(self.wasm_resident_kib() as f64)),
             (
                 "wasm_resident_kib_max",
-                num(self.wasm_memories.iter().map(|m| m.resident_kib).max().unwrap_or(0) as f64),
+                num(self
+                    .wasm_memories
+                    .iter()
+                    .map(|m| m.resident_kib)
+                    .max()
+                    .unwrap_or(0) as f64),
             ),
         ])
     }
@@ -221,7 +232,8 @@ pub fn measure(s: &Spec<'_>) -> Result<Footprint, String> {
     let ports = waap_e2e::envoy::free_ports(3).map_err(|e| e.to_string())?;
     let ecds = s.dir.join(format!("{}.ecds.yaml", s.name));
     if let Some((w, bundle)) = s.wasm {
-        let text = render::render_ecds(&w.to_string_lossy(), bundle, "1").map_err(|e| e.to_string())?;
+        let text =
+            render::render_ecds(&w.to_string_lossy(), bundle, "1").map_err(|e| e.to_string())?;
         render::write_atomic(&ecds, text.as_bytes()).map_err(|e| e.to_string())?;
     }
     // No traffic is sent: the upstream port only has to be valid.
@@ -260,7 +272,9 @@ pub fn measure(s: &Spec<'_>) -> Result<Footprint, String> {
     std::thread::sleep(Duration::from_secs(1));
     let idle_deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < idle_deadline {
-        let (Some(a), w) = (e.cpu_seconds(), Duration::from_millis(300)) else { break };
+        let (Some(a), w) = (e.cpu_seconds(), Duration::from_millis(300)) else {
+            break;
+        };
         std::thread::sleep(w);
         match e.cpu_seconds() {
             Some(b) if (b - a) / w.as_secs_f64() < 0.05 => break,
@@ -298,8 +312,16 @@ mod tests {
         assert_eq!(
             wasm_memories(smaps, WASM_RESERVATION_MIN_KIB),
             vec![
-                WasmMemory { reserved_kib: 8388608, accessible_kib: 55552, resident_kib: 54464 },
-                WasmMemory { reserved_kib: 8387264, accessible_kib: 0, resident_kib: 0 },
+                WasmMemory {
+                    reserved_kib: 8388608,
+                    accessible_kib: 55552,
+                    resident_kib: 54464
+                },
+                WasmMemory {
+                    reserved_kib: 8387264,
+                    accessible_kib: 0,
+                    resident_kib: 0
+                },
             ]
         );
     }

@@ -45,7 +45,7 @@ pub fn thread_cpu_seconds() -> Option<f64> {
     };
     // SAFETY: clock_gettime writes one timespec through a valid, exclusive pointer.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+    (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
 }
 
 /// One adversarial body shape.
@@ -59,7 +59,11 @@ pub enum Shape {
     TextPlain,
 }
 
-pub const SHAPES: [Shape; 3] = [Shape::UrlencodedOneArg, Shape::JsonManyKeys, Shape::TextPlain];
+pub const SHAPES: [Shape; 3] = [
+    Shape::UrlencodedOneArg,
+    Shape::JsonManyKeys,
+    Shape::TextPlain,
+];
 
 /// The fragment repeated in the urlencoded argument: a quote, comment-padded `or` (942's
 /// SQLi patterns and the `/**/` comment evasions), a shell substitution start `;$(` (932's
@@ -151,10 +155,7 @@ fn json_body(size: usize) -> Vec<u8> {
             value.push_str(JSON_FRAGMENTS[j % JSON_FRAGMENTS.len()]);
             j += 1;
         }
-        let entry = format!(
-            "{}\"k{i:06}\":\"{value}\"",
-            if i == 0 { "" } else { "," }
-        );
+        let entry = format!("{}\"k{i:06}\":\"{value}\"", if i == 0 { "" } else { "," });
         // Room for the closing brace.
         if b.len() + entry.len() + 1 > size {
             break;
@@ -273,9 +274,9 @@ pub struct LinearOptions {
 pub const SUPER_LINEAR_FACTOR: f64 = 1.5;
 
 pub fn size_label(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n & ((1 << 20) - 1) == 0 {
         format!("{} MiB", n >> 20)
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n & 1023 == 0 {
         format!("{} KiB", n >> 10)
     } else {
         format!("{n} B")
@@ -294,9 +295,12 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
     (a > 0.0 && b > 0.0).then(|| b / a)
 }
 
+/// Named fields of a JSON object, in order.
+pub type Fields = Vec<(&'static str, Value)>;
+
 /// Compiles, loads and times; prints progress and a table; returns the results fields
 /// (without date/machine/git, which the caller adds) and the largest time ratio.
-pub fn run(o: &LinearOptions) -> Result<(Vec<(&'static str, Value)>, f64), String> {
+pub fn run(o: &LinearOptions) -> Result<(Fields, f64), String> {
     let sizes = {
         let mut s = o.sizes.clone();
         s.sort_unstable();
@@ -401,7 +405,9 @@ pub fn run(o: &LinearOptions) -> Result<(Vec<(&'static str, Value)>, f64), Strin
                 shape.name(),
                 size_label(size),
                 med,
-                med_cpu.map(|c| format!("{c:.2}")).unwrap_or_else(|| "?".into()),
+                med_cpu
+                    .map(|c| format!("{c:.2}"))
+                    .unwrap_or_else(|| "?".into()),
                 ns_per_byte,
                 size as f64 / (med / 1000.0) / 1e6,
                 last.matched_ids.len(),
@@ -422,15 +428,23 @@ pub fn run(o: &LinearOptions) -> Result<(Vec<(&'static str, Value)>, f64), Strin
             points.push(obj(vec![
                 ("bytes", num(size as f64)),
                 ("label", text(&size_label(size))),
-                ("runs_ms", Value::Array(ms.iter().copied().map(num).collect())),
-                ("runs_cpu_ms", Value::Array(cpu_ms.iter().copied().map(num).collect())),
+                (
+                    "runs_ms",
+                    Value::Array(ms.iter().copied().map(num).collect()),
+                ),
+                (
+                    "runs_cpu_ms",
+                    Value::Array(cpu_ms.iter().copied().map(num).collect()),
+                ),
                 ("median_ms", num(med)),
                 ("min_ms", num(min(&ms))),
                 ("median_cpu_ms", med_cpu.map(num).unwrap_or(Value::Null)),
                 ("ns_per_byte", num(ns_per_byte)),
                 (
                     "cpu_ns_per_byte",
-                    med_cpu.map(|c| num(c * 1e6 / size as f64)).unwrap_or(Value::Null),
+                    med_cpu
+                        .map(|c| num(c * 1e6 / size as f64))
+                        .unwrap_or(Value::Null),
                 ),
                 ("body_inspected", Value::Bool(last.body_inspected)),
                 (
@@ -493,8 +507,14 @@ pub fn run(o: &LinearOptions) -> Result<(Vec<(&'static str, Value)>, f64), Strin
             ("content_type", text(shape.content_type())),
             ("description", text(&shape.description())),
             ("points", Value::Array(points)),
-            ("ratio_largest_to_smallest", wall_ratio.map(num).unwrap_or(Value::Null)),
-            ("cpu_ratio_largest_to_smallest", cpu_ratio.map(num).unwrap_or(Value::Null)),
+            (
+                "ratio_largest_to_smallest",
+                wall_ratio.map(num).unwrap_or(Value::Null),
+            ),
+            (
+                "cpu_ratio_largest_to_smallest",
+                cpu_ratio.map(num).unwrap_or(Value::Null),
+            ),
             ("super_linear", Value::Bool(super_linear)),
         ]));
     }
@@ -512,7 +532,10 @@ pub fn run(o: &LinearOptions) -> Result<(Vec<(&'static str, Value)>, f64), Strin
         ("engine_load_ms", num(load_ms)),
         ("runs", num(o.runs as f64)),
         ("max_run_seconds", num(o.max_run_seconds)),
-        ("sizes", Value::Array(sizes.iter().map(|&s| num(s as f64)).collect())),
+        (
+            "sizes",
+            Value::Array(sizes.iter().map(|&s| num(s as f64)).collect()),
+        ),
         ("expected_linear_ratio", num(expected)),
         ("super_linear_threshold", num(threshold)),
         ("shapes", Value::Array(shapes_json)),
@@ -538,6 +561,8 @@ mod tests {
         let n = v.as_object().unwrap().len();
         // Keys + values stay far below the engine's 65,536-element JSON limit.
         assert!(n > 4000 && 2 * n < 65_536, "{n} keys");
-        assert!(Shape::UrlencodedOneArg.body(100).starts_with(b"q='/**/or/**/1=1;$(%27"));
+        assert!(Shape::UrlencodedOneArg
+            .body(100)
+            .starts_with(b"q='/**/or/**/1=1;$(%27"));
     }
 }

@@ -14,10 +14,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{SystemTime, UNIX_EPOCH};
-use waap_bench::proc::{self, BenchEnvoy, Launch};
-use waap_bench::report::{self, num, obj, opt_num, text, Cell};
 use waap_bench::footprint::{self, bundle_load_us, memory, wasm_stats, Footprint};
 use waap_bench::policy::{self as bpolicy, Changes, CompileSummary};
+use waap_bench::proc::{self, BenchEnvoy, Launch};
+use waap_bench::report::{self, num, obj, opt_num, text, Cell};
 use waap_bench::{linear, requests, wrk};
 use waap_e2e::envoy as harness;
 use waap_e2e::json::Value;
@@ -500,9 +500,20 @@ fn run() -> Result<(), String> {
 
     // The CRS load/memory record: idle Envoys, one at a time, no traffic.
     let (footprint_json, footprint_lines) = if crs_bundles.is_empty() {
-        (Value::Null, vec!["footprint: examples/crs missing: no CRS load/memory record".to_string()])
+        (
+            Value::Null,
+            vec!["footprint: examples/crs missing: no CRS load/memory record".to_string()],
+        )
     } else {
-        footprint_phase(&envoy_bin, &waap_wasm, &noop, &run_dir, settings.envoy_cpu, &crs_bundles, &compiles)?
+        footprint_phase(
+            &envoy_bin,
+            &waap_wasm,
+            &noop,
+            &run_dir,
+            settings.envoy_cpu,
+            &crs_bundles,
+            &compiles,
+        )?
     };
 
     // results.json
@@ -684,7 +695,11 @@ fn run() -> Result<(), String> {
 
 /// Compiles `examples/crs/policy.yaml` at paranoia level `pl` (otherwise unchanged) with
 /// waapc into `run_dir/crs-plN.waapb`.
-fn compile_crs_variant(waapc: &Path, run_dir: &Path, pl: u8) -> Result<(Vec<u8>, CompileSummary), String> {
+fn compile_crs_variant(
+    waapc: &Path,
+    run_dir: &Path,
+    pl: u8,
+) -> Result<(Vec<u8>, CompileSummary), String> {
     let base = root().join("examples/crs/policy.yaml");
     let text = bpolicy::variant(
         &base,
@@ -696,7 +711,8 @@ fn compile_crs_variant(waapc: &Path, run_dir: &Path, pl: u8) -> Result<(Vec<u8>,
     let policy = run_dir.join(format!("crs-pl{pl}.policy.yaml"));
     fs::write(&policy, text).map_err(|e| format!("{}: {e}", policy.display()))?;
     eprintln!("waap-bench: compiling {}", policy.display());
-    let (bundle, summary) = bpolicy::waapc_compile(waapc, &policy, &run_dir.join(format!("crs-pl{pl}.waapb")))?;
+    let (bundle, summary) =
+        bpolicy::waapc_compile(waapc, &policy, &run_dir.join(format!("crs-pl{pl}.waapb")))?;
     eprintln!("waap-bench:   {}", summary.line);
     Ok((bundle, summary))
 }
@@ -747,7 +763,8 @@ fn footprint_phase(
     let base_wasm_per_vm = base.vms().map(|n| base.wasm_resident_kib() as f64 / n);
     let mut configs = Vec::new();
     let mut lines = vec![
-        "footprint (idle Envoy, --concurrency 1, no traffic; per VM = delta vs noop-wasm / VMs):".to_string(),
+        "footprint (idle Envoy, --concurrency 1, no traffic; per VM = delta vs noop-wasm / VMs):"
+            .to_string(),
     ];
     for (f, bi) in &measured {
         let mut j = match f.to_json() {
@@ -768,21 +785,34 @@ fn footprint_phase(
         let wasm_delta_per_vm = wasm_per_vm.zip(base_wasm_per_vm).map(|(a, b)| a - b);
         let example = bi.map(|i| bundles[i].0.as_str());
         let compile = example.and_then(|e| compiles.get(if e == "crs-pl1" { "crs" } else { e }));
-        j.insert("filter".into(), text(if bi.is_some() { "waap" } else { "noop" }));
+        j.insert(
+            "filter".into(),
+            text(if bi.is_some() { "waap" } else { "noop" }),
+        );
         j.insert("policy".into(), example.map(text).unwrap_or(Value::Null));
         j.insert(
             "bundle_bytes".into(),
             opt_num(bi.map(|i| bundles[i].1.len() as f64)),
         );
-        j.insert("compile".into(), compile.map(CompileSummary::to_json).unwrap_or(Value::Null));
+        j.insert(
+            "compile".into(),
+            compile.map(CompileSummary::to_json).unwrap_or(Value::Null),
+        );
         j.insert("rss_kib_delta_vs_noop".into(), opt_num(rss_delta));
         j.insert("rss_kib_delta_per_vm".into(), opt_num(rss_delta_per_vm));
         j.insert("allocated_bytes_delta_vs_noop".into(), opt_num(alloc_delta));
         j.insert("wasm_resident_kib_per_vm".into(), opt_num(wasm_per_vm));
-        j.insert("wasm_resident_kib_per_vm_delta_vs_noop".into(), opt_num(wasm_delta_per_vm));
+        j.insert(
+            "wasm_resident_kib_per_vm_delta_vs_noop".into(),
+            opt_num(wasm_delta_per_vm),
+        );
         configs.push(Value::Object(j));
 
-        let loads: Vec<String> = f.bundle_load_us.iter().map(|v| format!("{:.1}", v / 1000.0)).collect();
+        let loads: Vec<String> = f
+            .bundle_load_us
+            .iter()
+            .map(|v| format!("{:.1}", v / 1000.0))
+            .collect();
         let opt = |v: Option<f64>, f: fn(f64) -> String| v.map(f).unwrap_or_else(|| "?".into());
         lines.push(format!(
             "  {:<14} VMs {}; RSS {}{}; wasm memories resident [{}] MiB ({} per VM{}); Envoy heap allocated {}{}{}",
@@ -848,7 +878,15 @@ fn footprint_main() -> Result<(), String> {
     let (b4, s4) = compile_crs_variant(&waapc, &run_dir, 4)?;
     compiles.insert("crs-pl4".to_string(), s4);
     bundles.push(("crs-pl4".to_string(), b4));
-    let (json, lines) = footprint_phase(&envoy_bin, &waap_wasm, &noop, &run_dir, settings.envoy_cpu, &bundles, &compiles)?;
+    let (json, lines) = footprint_phase(
+        &envoy_bin,
+        &waap_wasm,
+        &noop,
+        &run_dir,
+        settings.envoy_cpu,
+        &bundles,
+        &compiles,
+    )?;
     let out = settings.out.join("footprint.json");
     let doc = with_meta(
         "waap-bench-footprint/1",
@@ -856,7 +894,12 @@ fn footprint_main() -> Result<(), String> {
         vec![
             (
                 "compile",
-                Value::Object(compiles.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+                Value::Object(
+                    compiles
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_json()))
+                        .collect(),
+                ),
             ),
             ("footprint", json),
         ],
@@ -876,21 +919,46 @@ fn with_meta(schema: &str, envoy: &Path, fields: Vec<(&str, Value)>) -> Value {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let git = |args: &[&str]| command_line(Command::new("git").arg("-C").arg(root()).args(args));
-    let envoy_version = command_line(Command::new(envoy).arg("--version"))
-        .map(|v| v.rsplit("version: ").next().unwrap_or(&v).trim().to_string());
+    let envoy_version = command_line(Command::new(envoy).arg("--version")).map(|v| {
+        v.rsplit("version: ")
+            .next()
+            .unwrap_or(&v)
+            .trim()
+            .to_string()
+    });
     let mut all = vec![
         ("schema", text(schema)),
         ("date", text(&report::iso8601(now))),
         (
             "machine",
             obj(vec![
-                ("nproc", num(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64)),
-                ("cpu_model", cpu_model().as_deref().map(text).unwrap_or(Value::Null)),
+                (
+                    "nproc",
+                    num(std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(1) as f64),
+                ),
+                (
+                    "cpu_model",
+                    cpu_model().as_deref().map(text).unwrap_or(Value::Null),
+                ),
             ]),
         ),
-        ("envoy_version", envoy_version.as_deref().map(text).unwrap_or(Value::Null)),
-        ("git_commit", git(&["rev-parse", "HEAD"]).as_deref().map(text).unwrap_or(Value::Null)),
-        ("git_dirty", Value::Bool(git(&["status", "--porcelain", "--untracked-files=no"]).is_some())),
+        (
+            "envoy_version",
+            envoy_version.as_deref().map(text).unwrap_or(Value::Null),
+        ),
+        (
+            "git_commit",
+            git(&["rev-parse", "HEAD"])
+                .as_deref()
+                .map(text)
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "git_dirty",
+            Value::Bool(git(&["status", "--porcelain", "--untracked-files=no"]).is_some()),
+        ),
     ];
     all.extend(fields);
     obj(all)
@@ -904,7 +972,11 @@ fn linear_main() -> Result<(), String> {
     let sizes: Vec<usize> = match std::env::var("BENCH_LINEAR_SIZES") {
         Ok(v) if !v.trim().is_empty() => v
             .split(',')
-            .map(|s| s.trim().parse::<usize>().map_err(|_| format!("BENCH_LINEAR_SIZES: {s:?} is not a byte count")))
+            .map(|s| {
+                s.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("BENCH_LINEAR_SIZES: {s:?} is not a byte count"))
+            })
             .collect::<Result<_, _>>()?,
         _ => vec![64 << 10, 256 << 10, 1 << 20],
     };
