@@ -4,7 +4,7 @@ use core::fmt;
 
 use waap_bundle::{Bundle, BundleError, Meta};
 
-use crate::matcher::{CaptureMatcher, LiteralMatcher, Matcher, MatcherError};
+use crate::matcher::{CaptureMatcher, LiteralGate, LiteralMatcher, Matcher, MatcherError};
 use crate::program::{Program, PROGRAM_VERSION};
 
 /// The bundle bytes, kept alive for the DFAs that point into them.
@@ -45,6 +45,8 @@ pub struct Engine {
     // (fields drop in declaration order).
     pub(crate) matchers: Vec<Matcher<'static>>,
     pub(crate) literals: Vec<LiteralMatcher>,
+    /// Required-literal prefilters per regex.
+    pub(crate) gates: Vec<Option<LiteralGate>>,
     /// Capture matchers per regex, built on first use (`Some(None)`: could not be built).
     pub(crate) capture_vms: Vec<core::cell::RefCell<Option<Option<std::rc::Rc<CaptureMatcher>>>>>,
     pub(crate) program: Program,
@@ -60,7 +62,7 @@ impl Engine {
     /// Validates `bytes` as a bundle and builds the engine. The buffer is used in place when
     /// it is 8-byte aligned, otherwise copied once into aligned storage.
     pub fn load(bytes: Vec<u8>) -> Result<Engine, LoadError> {
-        let storage = if (bytes.as_ptr() as usize) % 8 == 0 {
+        let storage = if (bytes.as_ptr() as usize).is_multiple_of(8) {
             Storage::Bytes(bytes)
         } else {
             let mut words = vec![0u64; bytes.len().div_ceil(8)];
@@ -123,9 +125,11 @@ impl Engine {
         }
         validate_references(&program)?;
         let capture_vms = program.regexes.iter().map(|_| core::cell::RefCell::new(None)).collect();
+        let gates = program.regexes.iter().map(|d| LiteralGate::new(&d.required_literals)).collect();
         Ok(Engine {
             matchers,
             literals,
+            gates,
             capture_vms,
             meta: bundle.meta.clone(),
             bundle_len: len,

@@ -43,7 +43,7 @@ impl<'b> Matcher<'b> {
             let bytes = dfas
                 .get(d as usize)
                 .ok_or_else(|| MatcherError(format!("regex #{index}: DFA section {d} does not exist")))?;
-            if (bytes.as_ptr() as usize) % 4 == 0 {
+            if (bytes.as_ptr() as usize).is_multiple_of(4) {
                 let (dfa, _) = dense::DFA::from_bytes(bytes)
                     .map_err(|e| MatcherError(format!("regex #{index}: DFA section {d} is invalid: {e}")))?;
                 return Ok(Matcher::Dense(dfa));
@@ -188,5 +188,70 @@ impl CaptureMatcher {
         (0..caps.group_len().min(MAX_CAPTURES))
             .map(|i| caps.get_group(i).and_then(|s| hay.get(s.start..s.end)).map(<[u8]>::to_vec))
             .collect()
+    }
+}
+
+/// A cheap necessary condition for a regex: every match contains one of its required
+/// literals, so a value that lacks all of their (case-folded) byte pairs cannot match. The
+/// value's pairs are hashed into 256 bits; a literal passes when all its pair bits are set.
+/// False positives only cost the DFA run the gate would have skipped.
+#[derive(Clone, Debug)]
+pub struct LiteralGate {
+    masks: Vec<[u64; 4]>,
+}
+
+/// Values longer than this skip the gate: their pair set is nearly full, and one DFA scan
+/// costs about what the signature does.
+pub const GATE_MAX_VALUE: usize = 1024;
+/// Values shorter than this skip the gate too: a DFA run over a few bytes is cheaper than the
+/// signature (measured on CRS: gating short values cost more than it saved).
+pub const GATE_MIN_VALUE: usize = 64;
+
+fn pair_bit(a: u8, b: u8) -> usize {
+    let h = (a.to_ascii_lowercase() as u32).wrapping_mul(31).wrapping_add(b.to_ascii_lowercase() as u32);
+    (h.wrapping_mul(0x9E37_79B1) >> 24) as usize
+}
+
+/// The 256-bit byte-pair signature of `v`.
+pub fn pair_signature(v: &[u8]) -> [u64; 4] {
+    let mut sig = [0u64; 4];
+    for w in v.windows(2) {
+        if let [a, b] = *w {
+            let bit = pair_bit(a, b);
+            if let Some(word) = sig.get_mut(bit / 64) {
+                *word |= 1 << (bit % 64);
+            }
+        }
+    }
+    sig
+}
+
+impl LiteralGate {
+    /// The gate for these literals (each at least 2 bytes), or `None` if there are none.
+    pub fn new(literals: &[Vec<u8>]) -> Option<LiteralGate> {
+        if literals.is_empty() || literals.iter().any(|l| l.len() < 2) {
+            return None;
+        }
+        Some(LiteralGate { masks: literals.iter().map(|l| pair_signature(l)).collect() })
+    }
+
+    /// Whether a value with signature `sig` may contain one of the literals.
+    pub fn may_match(&self, sig: &[u64; 4]) -> bool {
+        self.masks.iter().any(|m| m.iter().zip(sig).all(|(m, s)| m & !s == 0))
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    #[test]
+    fn gate_passes_values_containing_a_literal_in_any_case_and_rejects_others() {
+        let g = LiteralGate::new(&[b"union".to_vec(), b"select".to_vec()]).unwrap();
+        assert!(g.may_match(&pair_signature(b"1 UNION ALL")));
+        assert!(g.may_match(&pair_signature(b"xxselectyy")));
+        assert!(!g.may_match(&pair_signature(b"shoes")));
+        assert!(LiteralGate::new(&[]).is_none());
+        assert!(LiteralGate::new(&[b"a".to_vec()]).is_none());
     }
 }

@@ -9,10 +9,18 @@ use crate::program::{IpNet, Operator};
 pub(crate) fn run<E: core::ops::Deref<Target = crate::Engine> + Clone>(tx: &Transaction<E>, op: &Operator, value: &[u8]) -> Result<bool, ()> {
     let engine = tx.engine();
     Ok(match op {
-        Operator::Rx(i) => match engine.matchers.get(*i as usize) {
-            Some(m) => m.is_match(value).map_err(|_| ())?,
-            None => return Err(()),
-        },
+        Operator::Rx(i) => {
+            if let Some(Some(gate)) = engine.gates.get(*i as usize) {
+                if (crate::matcher::GATE_MIN_VALUE..=crate::matcher::GATE_MAX_VALUE).contains(&value.len())
+                    && !gate.may_match(&crate::matcher::pair_signature(value)) {
+                    return Ok(false);
+                }
+            }
+            match engine.matchers.get(*i as usize) {
+                Some(m) => m.is_match(value).map_err(|_| ())?,
+                None => return Err(()),
+            }
+        }
         Operator::Pm(i) => match engine.literals.get(*i as usize) {
             Some(m) => m.is_match(value),
             None => return Err(()),
