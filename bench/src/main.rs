@@ -996,7 +996,13 @@ fn linear_main() -> Result<(), String> {
     let mut doc = with_meta("waap-bench-linear/1", &envoy, fields);
     if let Value::Object(m) = &mut doc {
         m.remove("envoy_version");
-        m.insert("settings".into(), obj(vec![("build", text("release (the workspace release profile), native, one thread"))]));
+        m.insert(
+            "settings".into(),
+            obj(vec![(
+                "build",
+                text("release (the workspace release profile), native, one thread"),
+            )]),
+        );
     }
     let path = out.join("linear.json");
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
