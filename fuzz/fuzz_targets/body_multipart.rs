@@ -22,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
     assert!(m.args.len() + m.files.len() <= limits.max_parts);
     assert!(m.error.is_none() || m.strict_error);
     if let Some(e) = &m.error {
-        assert!(e.offset <= body.len(), "{e}");
+        // Content-Type errors ("invalid boundary in C-T") give an offset into the header.
+        assert!(e.offset <= body.len().max(ct.len()), "{e}");
     }
     let _ = BodyData::new(body.to_vec(), false, BodyProcessor::Multipart, ct);
 });
