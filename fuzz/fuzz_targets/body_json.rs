@@ -20,9 +20,20 @@ fuzz_target!(|data: &[u8]| {
     };
     let j = parse_json(input, &limits);
     assert!(j.pairs.len() <= limits.max_elements);
-    assert!(j.pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() <= limits.max_output_bytes);
+    assert!(
+        j.pairs
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+            <= limits.max_output_bytes
+    );
     if let Some(e) = &j.error {
         assert!(e.offset <= input.len(), "{e}");
     }
-    let _ = BodyData::new(input.to_vec(), false, BodyProcessor::Json, b"application/json");
+    let _ = BodyData::new(
+        input.to_vec(),
+        false,
+        BodyProcessor::Json,
+        b"application/json",
+    );
 });

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let limits = if ct.len() % 2 == 0 {
         MultipartLimits::default()
     } else {
-        MultipartLimits { max_parts: 2, max_header_line: 40, max_headers_per_part: 2 }
+        MultipartLimits {
+            max_parts: 2,
+            max_header_line: 40,
+            max_headers_per_part: 2,
+        }
     };
     let m = parse_multipart(ct, body, &limits);
     assert!(m.args.len() + m.files.len() <= limits.max_parts);

@@ -9,7 +9,13 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, input)) = data.split_first() else {
         return;
     };
-    let limits = if sel & 1 == 0 { ArgsLimits::default() } else { ArgsLimits { max_args: (sel >> 1) as usize } };
+    let limits = if sel & 1 == 0 {
+        ArgsLimits::default()
+    } else {
+        ArgsLimits {
+            max_args: (sel >> 1) as usize,
+        }
+    };
     let args = parse_args(input, &limits);
     assert!(args.pairs.len() <= limits.max_args);
     if let Some(e) = &args.error {
@@ -19,5 +25,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = url_decode_form(input);
     let (path, query) = split_uri(input);
     assert!(path.len() + query.map_or(0, |q| q.len() + 1) <= input.len());
-    let _ = BodyData::new(input.to_vec(), sel & 2 != 0, BodyProcessor::UrlEncoded, b"application/x-www-form-urlencoded");
+    let _ = BodyData::new(
+        input.to_vec(),
+        sel & 2 != 0,
+        BodyProcessor::UrlEncoded,
+        b"application/x-www-form-urlencoded",
+    );
 });

@@ -22,5 +22,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(e) = &x.error {
         assert!(e.offset <= input.len(), "{e}");
     }
-    let _ = BodyData::new(input.to_vec(), false, BodyProcessor::Xml, b"application/xml");
+    let _ = BodyData::new(
+        input.to_vec(),
+        false,
+        BodyProcessor::Xml,
+        b"application/xml",
+    );
 });

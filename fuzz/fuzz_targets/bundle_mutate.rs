@@ -32,10 +32,12 @@ rules:
 
 fn base() -> &'static [u8] {
     static BASE: OnceLock<Vec<u8>> = OnceLock::new();
-    BASE.get_or_init(|| match waap_policy_compiler::compile_str("fuzz.yaml", POLICY) {
-        Ok(c) => c.bundle,
-        Err(e) => panic!("the seed policy must compile: {e:?}"),
-    })
+    BASE.get_or_init(
+        || match waap_policy_compiler::compile_str("fuzz.yaml", POLICY) {
+            Ok(c) => c.bundle,
+            Err(e) => panic!("the seed policy must compile: {e:?}"),
+        },
+    )
 }
 
 fn fix_header(b: &mut [u8]) {
@@ -80,7 +82,10 @@ fuzz_target!(|data: &[u8]| {
             protocol: "HTTP/1.1".into(),
             headers: vec![
                 ("user-agent".into(), b"fuzz".to_vec()),
-                ("content-type".into(), b"application/x-www-form-urlencoded".to_vec()),
+                (
+                    "content-type".into(),
+                    b"application/x-www-form-urlencoded".to_vec(),
+                ),
             ],
             remote_addr: "127.0.0.1".into(),
             request_id: "fuzz".into(),
@@ -88,7 +93,11 @@ fuzz_target!(|data: &[u8]| {
         let mut tx = engine.transaction(head);
         let _ = tx.on_request_headers(&host);
         let _ = tx.on_request_body(b"a=onload=1&b=2".to_vec(), false, &host);
-        let _ = tx.on_response_headers(200, vec![("content-type".into(), b"text/html".to_vec())], &host);
+        let _ = tx.on_response_headers(
+            200,
+            vec![("content-type".into(), b"text/html".to_vec())],
+            &host,
+        );
         let _ = tx.on_response_body(b"<html></html>".to_vec(), &host);
         tx.on_log(&host);
     }

@@ -9,7 +9,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let all = parse_cookies(input);
-    let limits = CookieLimits { max_cookies: sel as usize };
+    let limits = CookieLimits {
+        max_cookies: sel as usize,
+    };
     let some = parse_cookies_limited(input, &limits);
     assert!(some.len() <= limits.max_cookies);
     assert_eq!(some[..], all[..some.len().min(all.len())]);

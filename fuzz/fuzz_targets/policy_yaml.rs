@@ -11,7 +11,9 @@ use libfuzzer_sys::fuzz_target;
 
 fn may_read_files(src: &str) -> bool {
     match serde_yaml::from_str::<serde_yaml::Value>(src) {
-        Ok(serde_yaml::Value::Mapping(m)) => m.keys().any(|k| k.as_str().is_some_and(|k| k.contains("waf"))),
+        Ok(serde_yaml::Value::Mapping(m)) => m
+            .keys()
+            .any(|k| k.as_str().is_some_and(|k| k.contains("waf"))),
         Ok(serde_yaml::Value::Tagged(_)) => true,
         Ok(_) => false,
         Err(_) => src.contains("waf") || src.contains('\\') || src.contains('*'),

@@ -78,11 +78,20 @@ fuzz_target!(|data: &[u8]| {
                 body.clear();
                 false
             };
-            denied = matches!(tx.on_request_body(body, truncated, &host), Verdict::Deny { .. });
+            denied = matches!(
+                tx.on_request_body(body, truncated, &host),
+                Verdict::Deny { .. }
+            );
         }
         if !denied {
-            let resp_headers = vec![("content-type".to_string(), b"text/html; charset=utf-8".to_vec())];
-            denied = matches!(tx.on_response_headers(200, resp_headers, &host), Verdict::Deny { .. });
+            let resp_headers = vec![(
+                "content-type".to_string(),
+                b"text/html; charset=utf-8".to_vec(),
+            )];
+            denied = matches!(
+                tx.on_response_headers(200, resp_headers, &host),
+                Verdict::Deny { .. }
+            );
         }
         if !denied && tx.wants_response_body() {
             let _ = tx.on_response_body(b"<html><body>ok</body></html>".to_vec(), &host);

@@ -12,9 +12,14 @@ use libfuzzer_sys::fuzz_target;
 use waap_policy_compiler::seclang;
 
 fn may_read_files(text: &str) -> bool {
-    let squeezed: String =
-        text.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
-    ["include", "pmf", "ipmatchf"].iter().any(|w| squeezed.contains(w))
+    let squeezed: String = text
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    ["include", "pmf", "ipmatchf"]
+        .iter()
+        .any(|w| squeezed.contains(w))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -26,7 +31,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(directives) = seclang::parse_str(text, "fuzz.conf") {
         for strict in [false, true] {
-            let opts = seclang::LowerOptions { strict, tx_init: vec![("blocking_paranoia_level".into(), "1".into())] };
+            let opts = seclang::LowerOptions {
+                strict,
+                tx_init: vec![("blocking_paranoia_level".into(), "1".into())],
+            };
             if let Ok(lowered) = seclang::lower(&directives, &opts) {
                 let _ = lowered.into_program();
             }

@@ -7,11 +7,35 @@ use libfuzzer_sys::fuzz_target;
 use waap_engine::transform::Transform::{self, *};
 
 const ALL: [Transform; 29] = [
-    UrlDecode, UrlDecodeUni, Lowercase, Uppercase, HtmlEntityDecode, JsDecode, CssDecode,
-    Utf8ToUnicode, RemoveNulls, ReplaceNulls, CmdLine, RemoveWhitespace, CompressWhitespace,
-    ReplaceComments, RemoveComments, RemoveCommentsChar, NormalizePath, NormalizePathWin,
-    EscapeSeqDecode, Length, Base64Decode, Base64DecodeExt, Base64Encode, Sha1, HexEncode,
-    HexDecode, Trim, TrimLeft, TrimRight,
+    UrlDecode,
+    UrlDecodeUni,
+    Lowercase,
+    Uppercase,
+    HtmlEntityDecode,
+    JsDecode,
+    CssDecode,
+    Utf8ToUnicode,
+    RemoveNulls,
+    ReplaceNulls,
+    CmdLine,
+    RemoveWhitespace,
+    CompressWhitespace,
+    ReplaceComments,
+    RemoveComments,
+    RemoveCommentsChar,
+    NormalizePath,
+    NormalizePathWin,
+    EscapeSeqDecode,
+    Length,
+    Base64Decode,
+    Base64DecodeExt,
+    Base64Encode,
+    Sha1,
+    HexEncode,
+    HexDecode,
+    Trim,
+    TrimLeft,
+    TrimRight,
 ];
 
 /// The bound the engine's own tests check (engine/src/transform/mod.rs).
@@ -29,11 +53,12 @@ fn bound(t: Transform, len: usize) -> usize {
 #[allow(dead_code)]
 fn exhaustive(t: Transform) {
     match t {
-        UrlDecode | UrlDecodeUni | Lowercase | Uppercase | HtmlEntityDecode | JsDecode | CssDecode
-        | Utf8ToUnicode | RemoveNulls | ReplaceNulls | CmdLine | RemoveWhitespace | CompressWhitespace
-        | ReplaceComments | RemoveComments | RemoveCommentsChar | NormalizePath | NormalizePathWin
-        | EscapeSeqDecode | Length | Base64Decode | Base64DecodeExt | Base64Encode | Sha1 | HexEncode
-        | HexDecode | Trim | TrimLeft | TrimRight => {}
+        UrlDecode | UrlDecodeUni | Lowercase | Uppercase | HtmlEntityDecode | JsDecode
+        | CssDecode | Utf8ToUnicode | RemoveNulls | ReplaceNulls | CmdLine | RemoveWhitespace
+        | CompressWhitespace | ReplaceComments | RemoveComments | RemoveCommentsChar
+        | NormalizePath | NormalizePathWin | EscapeSeqDecode | Length | Base64Decode
+        | Base64DecodeExt | Base64Encode | Sha1 | HexEncode | HexDecode | Trim | TrimLeft
+        | TrimRight => {}
     }
 }
 
@@ -46,14 +71,24 @@ fuzz_target!(|data: &[u8]| {
     // Every variant alone on the value...
     for t in ALL {
         let out = t.apply(value);
-        assert!(out.len() <= bound(t, value.len()), "{t:?} grew {} to {} bytes", value.len(), out.len());
+        assert!(
+            out.len() <= bound(t, value.len()),
+            "{t:?} grew {} to {} bytes",
+            value.len(),
+            out.len()
+        );
     }
     // ...and a chain, as a rule's transformation list applies them.
     let mut cur = value.to_vec();
     for &p in picks {
         let t = ALL[p as usize % ALL.len()];
         let out = t.apply(&cur).into_owned();
-        assert!(out.len() <= bound(t, cur.len()), "{t:?} grew {} to {} bytes", cur.len(), out.len());
+        assert!(
+            out.len() <= bound(t, cur.len()),
+            "{t:?} grew {} to {} bytes",
+            cur.len(),
+            out.len()
+        );
         cur = out;
     }
 });
