@@ -144,6 +144,21 @@ bench: build-waapc build-wasm
 	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
 	  target/release/waap-bench
 
+# make bench-footprint: only the idle load/memory record of `make bench` (no-op filter, CRS
+# PL1, CRS PL4; no load): target/bench/footprint.json. make bench-linear: CRS PL4 (monitor)
+# natively on adversarial bodies of 64 KiB, 256 KiB and 1 MiB: target/bench/linear.json.
+# Tunables: BENCH_LINEAR_SIZES, BENCH_LINEAR_RUNS, BENCH_LINEAR_MAX_SECONDS (bench/README.md).
+.PHONY: bench-footprint bench-linear
+bench-footprint: build-waapc build-wasm
+	$(CARGO) build --release -p waap-noop-filter --target $(WASM_TARGET)
+	$(CARGO) build --release -p waap-bench
+	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
+	  target/release/waap-bench footprint
+
+bench-linear:
+	$(CARGO) build --release -p waap-bench
+	target/release/waap-bench linear
+
 clean:
 	$(CARGO) clean
 
