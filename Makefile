@@ -164,3 +164,29 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) .cache
+
+# make fuzz-smoke: build every cargo-fuzz target in fuzz/ and run each for FUZZ_SECONDS
+# (seeds in fuzz/seeds/<target>, generated corpus in fuzz/corpus/<target>); fails on the
+# first crash, leak, timeout (FUZZ_TIMEOUT seconds per input) or over-limit allocation.
+# The toolchain is stable: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its nightly -Z flags
+# (sanitizer coverage, ASan). Needs `cargo install cargo-fuzz --locked`. See fuzz/README.md.
+FUZZ_SECONDS ?= 15
+FUZZ_TIMEOUT ?= 20
+FUZZ_SANITIZER ?= address
+FUZZ_TARGETS ?= $(sort $(notdir $(basename $(wildcard fuzz/fuzz_targets/*.rs))))
+FUZZ_CARGO := RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+FUZZ_BUILD_FLAGS := --debug-assertions --sanitizer $(FUZZ_SANITIZER)
+
+.PHONY: fuzz-smoke
+fuzz-smoke:
+	$(FUZZ_CARGO) build $(FUZZ_BUILD_FLAGS)
+	@mkdir -p fuzz/target
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t; log=fuzz/target/fuzz-smoke-$$t.log; \
+	  if ! $(FUZZ_CARGO) run $(FUZZ_BUILD_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+	      -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 >$$log 2>&1; then \
+	    tail -n 60 $$log; echo "fuzz-smoke: $$t FAILED (full log $$log, input in fuzz/artifacts/$$t)"; exit 1; \
+	  fi; \
+	  echo "fuzz-smoke: $$t ok: $$(grep -h '^stat::number_of_executed_units' $$log | tr -dc 0-9) runs in $(FUZZ_SECONDS)s"; \
+	done
+	@echo "fuzz-smoke: all $(words $(FUZZ_TARGETS)) targets ran $(FUZZ_SECONDS)s without a crash"
