@@ -95,6 +95,39 @@ pub enum Transform {
 }
 
 impl Transform {
+    /// Every transformation, in declaration order.
+    pub const ALL: [Transform; 29] = [
+        Transform::UrlDecode,
+        Transform::UrlDecodeUni,
+        Transform::Lowercase,
+        Transform::Uppercase,
+        Transform::HtmlEntityDecode,
+        Transform::JsDecode,
+        Transform::CssDecode,
+        Transform::Utf8ToUnicode,
+        Transform::RemoveNulls,
+        Transform::ReplaceNulls,
+        Transform::CmdLine,
+        Transform::RemoveWhitespace,
+        Transform::CompressWhitespace,
+        Transform::ReplaceComments,
+        Transform::RemoveComments,
+        Transform::RemoveCommentsChar,
+        Transform::NormalizePath,
+        Transform::NormalizePathWin,
+        Transform::EscapeSeqDecode,
+        Transform::Length,
+        Transform::Base64Decode,
+        Transform::Base64DecodeExt,
+        Transform::Base64Encode,
+        Transform::Sha1,
+        Transform::HexEncode,
+        Transform::HexDecode,
+        Transform::Trim,
+        Transform::TrimLeft,
+        Transform::TrimRight,
+    ];
+
     /// The transformation for a SecLang name (case-insensitive), e.g. `urlDecodeUni`.
     /// `none` is not a transformation (it resets the chain) and returns `None`.
     pub fn from_name(name: &str) -> Option<Transform> {
@@ -178,37 +211,7 @@ mod modsec_vectors;
 mod tests {
     use super::Transform::{self, *};
 
-    const ALL: [Transform; 29] = [
-        UrlDecode,
-        UrlDecodeUni,
-        Lowercase,
-        Uppercase,
-        HtmlEntityDecode,
-        JsDecode,
-        CssDecode,
-        Utf8ToUnicode,
-        RemoveNulls,
-        ReplaceNulls,
-        CmdLine,
-        RemoveWhitespace,
-        CompressWhitespace,
-        ReplaceComments,
-        RemoveComments,
-        RemoveCommentsChar,
-        NormalizePath,
-        NormalizePathWin,
-        EscapeSeqDecode,
-        Length,
-        Base64Decode,
-        Base64DecodeExt,
-        Base64Encode,
-        Sha1,
-        HexEncode,
-        HexDecode,
-        Trim,
-        TrimLeft,
-        TrimRight,
-    ];
+    const ALL: [Transform; 29] = Transform::ALL;
 
     /// An output bound: no transformation grows its input by more than this.
     fn bound(t: Transform, len: usize) -> usize {
