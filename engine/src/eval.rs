@@ -152,6 +152,8 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     errors: u32,
     /// Transformation results by (value address, length, chain hash).
     tcache: RefCell<TCache>,
+    /// Key-selector regex results by (regex, key address, key length).
+    scache: RefCell<HashMap<(usize, usize, u64), bool, BuildHasherDefault<FxHasher>>>,
     /// Work counters: (rules evaluated, operator runs).
     stats: core::cell::Cell<(u32, u32)>,
 }
@@ -197,6 +199,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             allowed: false,
             errors: 0,
             tcache: RefCell::new(TCache::with_capacity_and_hasher(256, Default::default())),
+            scache: RefCell::new(HashMap::default()),
             stats: core::cell::Cell::new((0, 0)),
         }
     }
@@ -646,11 +649,12 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 .collect()
         };
         let keyed = !is_scalar(c);
+        let stable = !matches!(c, Collection::Tx | Collection::MatchedVars | Collection::MatchedVarsNames);
         let keep = |key: &[u8]| {
             !keyed
-                || (self.selects(&t.selector, key)
-                    && !t.exclude.iter().any(|s| self.selects(s, key))
-                    && !removed.iter().any(|rt| self.selects(&rt.selector, key)))
+                || (self.selects_in(&t.selector, key, stable)
+                    && !t.exclude.iter().any(|s| self.selects_in(s, key, stable))
+                    && !removed.iter().any(|rt| self.selects_in(&rt.selector, key, stable)))
         };
         let start = out.len();
         self.collection(c, &mut |v: Val<'a>| {
@@ -666,15 +670,31 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     }
 
     fn selects(&self, s: &Selector, key: &[u8]) -> bool {
+        self.selects_in(s, key, false)
+    }
+
+    /// `selects`, remembering regex results when `stable_key` says the key's bytes cannot
+    /// change during the transaction (request data, not TX or MATCHED_*).
+    fn selects_in(&self, s: &Selector, key: &[u8], stable_key: bool) -> bool {
         match s {
             Selector::All => true,
             Selector::Key(k) => key.eq_ignore_ascii_case(k.as_bytes()),
-            Selector::Regex(i) => self
-                .engine
-                .matchers
-                .get(*i as usize)
-                .and_then(|m| m.is_match(key).ok())
-                .unwrap_or(false),
+            Selector::Regex(i) if !stable_key => {
+                self.engine.matchers.get(*i as usize).and_then(|m| m.is_match(key).ok()).unwrap_or(false)
+            }
+            Selector::Regex(i) => {
+                // Keys live in request data that does not change, and CRS asks the same
+                // question (e.g. `!REQUEST_COOKIES:/__utm/`) in a hundred rules: remember it.
+                let k = (*i as usize, key.as_ptr() as usize, key.len() as u64);
+                if let Some(hit) = self.scache.try_borrow().ok().and_then(|c| c.get(&k).copied()) {
+                    return hit;
+                }
+                let hit = self.engine.matchers.get(*i as usize).and_then(|m| m.is_match(key).ok()).unwrap_or(false);
+                if let Ok(mut c) = self.scache.try_borrow_mut() {
+                    c.insert(k, hit);
+                }
+                hit
+            }
         }
     }
 
