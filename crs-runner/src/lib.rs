@@ -12,7 +12,7 @@ pub mod ftw;
 pub mod judge;
 pub mod native;
 pub mod overrides;
-pub mod parse;
+
 pub mod policy;
 pub mod proxy;
 pub mod report;

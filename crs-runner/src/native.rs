@@ -3,7 +3,7 @@
 //! for phases 3 and 4. Fast, and shows the engine's behaviour without Envoy in between.
 
 use crate::judge::Observed;
-use crate::parse::{parse_request, ParsedRequest};
+use waap_policy_compiler::rawhttp::{parse_request, ParsedRequest};
 use crate::policy::MARKER_ID;
 use crate::upstream;
 use waap_e2e::echo;
@@ -48,17 +48,7 @@ pub fn run(engine: &Engine, raw: &[u8], request_id: &str) -> Observed {
     };
     let host = NativeHost::default();
     let mut tx = engine.transaction(head_of(&req, request_id));
-    let mut verdict = tx.on_request_headers(&host);
-    if verdict == Verdict::Allow {
-        let (body, truncated) = if tx.wants_request_body() {
-            let limit = tx.request_body_limit();
-            let truncated = req.body.len() > limit;
-            (req.body[..req.body.len().min(limit)].to_vec(), truncated)
-        } else {
-            (Vec::new(), false)
-        };
-        verdict = tx.on_request_body(body, truncated, &host);
-    }
+    let verdict = tx.run_request(&req.body, &host);
     let status = match verdict {
         Verdict::Deny { status, .. } => status,
         Verdict::Allow => {

@@ -232,6 +232,22 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         self.run_phase(2, host)
     }
 
+    /// Phases 1 and 2 for a request whose whole body is at hand, the way the filter runs
+    /// them: headers, then the body when the policy inspects bodies (cut at the limit and
+    /// flagged truncated), else an empty body. For native tools and tests.
+    pub fn run_request(&mut self, body: &[u8], host: &dyn Host) -> Verdict {
+        if let v @ Verdict::Deny { .. } = self.on_request_headers(host) {
+            return v;
+        }
+        if !self.wants_request_body() {
+            return self.on_request_body(Vec::new(), false, host);
+        }
+        let limit = self.request_body_limit();
+        let truncated = body.len() > limit;
+        let inspected = body.get(..limit.min(body.len())).unwrap_or_default().to_vec();
+        self.on_request_body(inspected, truncated, host)
+    }
+
     /// Phase 3: response headers.
     pub fn on_response_headers(&mut self, status: u16, headers: Vec<(String, Vec<u8>)>, host: &dyn Host) -> Verdict {
         self.resp.status = status;
@@ -267,9 +283,32 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         self.run_phase(4, host)
     }
 
-    /// Phase 5: logging. Call once at the end.
+    /// Phase 5: logging. Call once at the end: runs the phase-5 rules, then writes the audit
+    /// record of a denied or monitored request.
     pub fn on_log(&mut self, host: &dyn Host) {
         let _ = self.run_phase(5, host);
+        let (action, decision) = match (self.denied, self.would_deny) {
+            (Some(d), _) => ("deny", d),
+            (None, Some(d)) => ("would_deny", d),
+            (None, None) => return,
+        };
+        let (status, id) = decision;
+        let ids = self.deny_ids(id);
+        let family = self
+            .engine
+            .program
+            .rules
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.family.as_str())
+            .unwrap_or(if id == 0 { "limits" } else { "waf" });
+        let score = ["blocking_inbound_anomaly_score", "inbound_anomaly_score_pl1", "anomaly_score"]
+            .iter()
+            .find_map(|k| self.tx.get(*k))
+            .map(|v| operator::atoi(v))
+            .unwrap_or(0);
+        let audit = log::Audit { now_nanos: host.now_nanos(), head: &self.head, action, status, rule_ids: &ids, family, score };
+        host.log(LogLevel::Warn, &audit.to_json());
     }
 
     /// The rule matches recorded so far.
@@ -295,6 +334,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     /// The request head.
     pub fn head(&self) -> &RequestHead {
         &self.head
+    }
+
+    /// Every TX variable, for explain.
+    pub fn tx_vars(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.tx.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
     /// A TX variable (lowercase name), for tests and explain.
@@ -847,6 +891,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             msg: msg.unwrap_or_default(),
             var: String::from_utf8_lossy(&self.matched_var.0).into_owned(),
             data: log::mask(&self.matched_var.0, logdata.as_deref().unwrap_or(&self.matched_var.1)),
+            value: log::mask(&self.matched_var.0, &self.matched_var.1),
             severity: rule.severity,
             disruptive,
         }

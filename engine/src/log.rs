@@ -18,8 +18,10 @@ pub struct MatchRecord {
     pub msg: String,
     /// The matched variable's name, e.g. `ARGS:q`.
     pub var: String,
-    /// The matched (or logdata) value, truncated and masked.
+    /// The rule's logdata if it has one, else the matched value; truncated and masked.
     pub data: String,
+    /// The matched value after the rule's transformations, truncated and masked.
+    pub value: String,
     /// Severity, if the rule has one.
     pub severity: Option<u8>,
     /// Whether this rule's own action was disruptive.
@@ -132,5 +134,96 @@ mod tests {
     #[test]
     fn deny_body_is_json() {
         assert_eq!(deny_body(&[1, 2], "r\"1"), r#"{"error":"forbidden","rule_ids":[1,2],"request_id":"r\"1"}"#);
+    }
+}
+
+/// RFC 3339 UTC timestamp (millisecond precision) for `nanos` since the Unix epoch.
+pub fn rfc3339(nanos: u64) -> String {
+    let secs = nanos / 1_000_000_000;
+    let millis = (nanos / 1_000_000) % 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// The audit record of a denied or monitored request: one JSON object.
+pub struct Audit<'a> {
+    /// When, in nanoseconds since the epoch.
+    pub now_nanos: u64,
+    /// The request.
+    pub head: &'a RequestHead,
+    /// `deny` or `would_deny`.
+    pub action: &'a str,
+    /// HTTP status (given or that would have been given).
+    pub status: u16,
+    /// Rule ids, the deciding rule first.
+    pub rule_ids: &'a [u32],
+    /// Family of the deciding rule.
+    pub family: &'a str,
+    /// The anomaly score, when the policy keeps one.
+    pub score: i64,
+}
+
+impl Audit<'_> {
+    /// Renders the JSON line. Matched data never appears here; the path is truncated.
+    pub fn to_json(&self) -> String {
+        let ids: Vec<String> = self.rule_ids.iter().map(u32::to_string).collect();
+        format!(
+            "{{\"waap\":\"audit\",\"timestamp\":\"{}\",\"request_id\":\"{}\",\"client\":\"{}\",\"method\":\"{}\",\"path\":\"{}\",\"rule_ids\":[{}],\"family\":\"{}\",\"score\":{},\"action\":\"{}\",\"status\":{}}}",
+            rfc3339(self.now_nanos),
+            json_escape(&self.head.request_id),
+            json_escape(&self.head.remote_addr),
+            json_escape(&self.head.method),
+            json_escape(&mask(b"path", &self.head.uri)),
+            ids.join(","),
+            json_escape(self.family),
+            self.score,
+            self.action,
+            self.status,
+        )
+    }
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_758_406_362_000_000), "2026-11-27T05:46:46.362Z");
+        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn audit_line_is_json_without_header_values() {
+        let head = RequestHead {
+            method: "GET".into(),
+            uri: b"/a?q=1".to_vec(),
+            headers: vec![("authorization".into(), b"Bearer secret-token".to_vec())],
+            request_id: "r1".into(),
+            remote_addr: "10.0.0.1".into(),
+            ..RequestHead::default()
+        };
+        let a = Audit { now_nanos: 0, head: &head, action: "deny", status: 403, rule_ids: &[949110, 941100], family: "crs", score: 10 };
+        let j = a.to_json();
+        assert!(j.contains("\"rule_ids\":[949110,941100]") && j.contains("\"score\":10"), "{j}");
+        assert!(!j.contains("secret-token"));
     }
 }

@@ -3,9 +3,12 @@
 //! backend builds DFAs and writes a checksummed bundle.
 
 pub mod backend;
+pub mod cases;
 pub mod crs;
 pub mod error;
+pub mod explain;
 pub mod inspect;
+pub mod rawhttp;
 pub mod seclang;
 pub mod yaml;
 

@@ -11,6 +11,10 @@ const USAGE: &str = "usage:
   waapc compile POLICY -o BUNDLE   compile a policy into a bundle
   waapc check POLICY               check a policy, write nothing
   waapc inspect BUNDLE             show a bundle's header, sections, rules and sizes
+  waapc explain BUNDLE --request FILE
+                                   evaluate one request (raw HTTP or a case-file request in
+                                   YAML) natively and show every rule that matched
+  waapc test BUNDLE CASES          run a case file (or a directory of them) natively
   waapc --version";
 
 fn main() -> ExitCode {
@@ -18,10 +22,18 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err((code, msg)) => {
-            eprintln!("{msg}");
+            if !msg.is_empty() {
+                eprintln!("{msg}");
+            }
             ExitCode::from(code)
         }
     }
+}
+
+/// Reads (exit 2) and loads (exit 1) a bundle.
+fn load_bundle(path: &str) -> Result<waap_engine::Engine, (u8, String)> {
+    let bytes = std::fs::read(path).map_err(|e| (2, format!("waapc: cannot read {path}: {e}")))?;
+    waap_engine::Engine::load(bytes).map_err(|e| (1, format!("{path}: {e}")))
 }
 
 /// Reads (exit 2 on I/O errors) and compiles (exit 1 on policy errors) a policy file.
@@ -94,6 +106,46 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
             let r = inspect::report(&bytes).map_err(|e| (1, format!("{bundle}: {e}")))?;
             print!("{r}");
             Ok(())
+        }
+        "explain" => {
+            let (Some(bundle), Some("--request"), Some(req)) =
+                (args.get(1), args.get(2).map(String::as_str), args.get(3))
+            else {
+                return Err(usage("explain needs BUNDLE --request FILE"));
+            };
+            let engine = load_bundle(bundle)?;
+            let bytes = std::fs::read(req).map_err(|e| (2, format!("waapc: cannot read {req}: {e}")))?;
+            print!("{}", waap_policy_compiler::explain::explain(&engine, &bytes).map_err(|e| (1, format!("{req}: {e}")))?);
+            Ok(())
+        }
+        "test" => {
+            let [_, bundle, cases] = args else { return Err(usage("test needs BUNDLE CASES")) };
+            let engine = load_bundle(bundle)?;
+            let path = PathBuf::from(cases);
+            let files = if path.is_dir() {
+                waap_policy_compiler::cases::case_files(&path).map_err(|e| (2, format!("waapc: {cases}: {e}")))?
+            } else {
+                vec![path]
+            };
+            let (mut passed, mut failed) = (0, 0);
+            for f in &files {
+                let cf = waap_policy_compiler::cases::CaseFile::read(f).map_err(|e| (2, format!("waapc: {e}")))?;
+                for c in &cf.cases {
+                    match waap_policy_compiler::cases::run_native(&engine, c) {
+                        Ok(()) => passed += 1,
+                        Err(e) => {
+                            failed += 1;
+                            println!("FAIL {}: {}: {e}", f.display(), c.name);
+                        }
+                    }
+                }
+            }
+            println!("{passed} passed, {failed} failed");
+            if failed > 0 {
+                Err((1, String::new()))
+            } else {
+                Ok(())
+            }
         }
         other => Err(usage(&format!("unknown command {other}"))),
     }

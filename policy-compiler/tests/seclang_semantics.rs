@@ -28,10 +28,7 @@ fn get(engine: &Engine, uri: &str, headers: &[(&str, &str)]) -> (Verdict, Vec<u3
         request_id: "t".into(),
     };
     let mut tx = engine.transaction(head);
-    let v = match tx.on_request_headers(&host) {
-        Verdict::Allow => tx.on_request_body(Vec::new(), false, &host),
-        v => v,
-    };
+    let v = tx.run_request(b"", &host);
     (v, tx.matches().iter().map(|m| m.rule_id).collect())
 }
 

@@ -17,121 +17,28 @@
 //! ```
 
 use crate::{Error, Result};
-use serde::Deserialize;
-use std::path::{Path, PathBuf};
+pub use waap_policy_compiler::cases::{Case, CaseFile, CaseRequest, Expect};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaseFile {
-    pub policy: String,
-    pub cases: Vec<Case>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Case {
-    pub name: String,
-    pub request: CaseRequest,
-    pub expect: Expect,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaseRequest {
-    #[serde(default = "default_method")]
-    pub method: String,
-    pub path: String,
-    #[serde(default)]
-    pub headers: serde_yaml::Mapping,
-    #[serde(default)]
-    pub body: Option<String>,
-}
-
-fn default_method() -> String {
-    "GET".into()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Expect {
-    pub status: u16,
-    #[serde(default)]
-    pub rule_ids: Option<Vec<u64>>,
-}
-
-fn scalar(v: &serde_yaml::Value) -> Option<String> {
-    match v {
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+/// The raw request bytes for a case: headers in order, `Host` and `Content-Length` added
+/// when missing.
+pub fn request_bytes(req: &CaseRequest) -> Result<Vec<u8>> {
+    let pairs = req.header_pairs().map_err(Error::new)?;
+    let mut headers: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        headers.insert(0, ("Host", "localhost"));
     }
+    let body = req.body.as_deref().unwrap_or("").as_bytes();
+    Ok(crate::client::build_request(&req.method, &req.path, &headers, body))
 }
 
-impl CaseRequest {
-    /// Header name/value pairs in file order; non-scalar values are an error.
-    pub fn header_pairs(&self) -> Result<Vec<(String, String)>> {
-        self.headers
-            .iter()
-            .map(|(k, v)| match (scalar(k), scalar(v)) {
-                (Some(k), Some(v)) => Ok((k, v)),
-                _ => Err(Error::new(format!(
-                    "header {k:?}: {v:?} is not a scalar pair"
-                ))),
-            })
-            .collect()
-    }
-
-    /// The request bytes: request line, `Host: localhost` unless given, the headers in order,
-    /// `Content-Length` for a body unless given, the body.
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let pairs = self.header_pairs()?;
-        let mut headers: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-            headers.insert(0, ("Host", "localhost"));
-        }
-        let body = self.body.as_deref().unwrap_or("").as_bytes();
-        Ok(crate::client::build_request(
-            &self.method,
-            &self.path,
-            &headers,
-            body,
-        ))
-    }
+/// The case files of a directory, sorted.
+pub fn case_files(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    waap_policy_compiler::cases::case_files(dir).map_err(|e| Error::new(format!("{}: {e}", dir.display())))
 }
 
-impl CaseFile {
-    pub fn parse(text: &str) -> Result<CaseFile> {
-        serde_yaml::from_str(text).map_err(|e| Error::new(e.to_string()))
-    }
-
-    pub fn load(path: &Path) -> Result<CaseFile> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))
-    }
-}
-
-/// The case files in `dir` (`*.yaml`, `*.yml`), sorted.
-pub fn case_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    if !dir.is_dir() {
-        return Ok(files);
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
+/// Reads and parses a case file.
+pub fn load(path: &std::path::Path) -> Result<CaseFile> {
+    CaseFile::read(path).map_err(Error::new)
 }
 
 #[cfg(test)]
@@ -158,7 +65,7 @@ cases:
         )
         .unwrap();
         assert_eq!(f.cases.len(), 2);
-        let bytes = String::from_utf8(f.cases[0].request.to_bytes().unwrap()).unwrap();
+        let bytes = String::from_utf8(request_bytes(&f.cases[0].request).unwrap()).unwrap();
         assert_eq!(
             bytes,
             "POST /api/items HTTP/1.1\r\nHost: localhost\r\nX-B: 2\r\ncontent-type: application/json\r\nx-n: 5\r\nContent-Length: 12\r\n\r\n{\"name\":\"x\"}"

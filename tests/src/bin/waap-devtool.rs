@@ -95,12 +95,17 @@ fn run(args: Vec<String>) -> Result<(), String> {
             let wasm = take(&mut opts, "wasm").ok_or("ecds needs --wasm")?;
             let bundle_path = take(&mut opts, "bundle").ok_or("ecds needs --bundle")?;
             let bundle = std::fs::read(&bundle_path).map_err(|e| format!("{bundle_path}: {e}"))?;
+            // version_info is the bundle's revision (what Envoy's ECDS stats show), or a
+            // timestamp for bytes that are not a valid bundle (tests swap those in).
             let version = take(&mut opts, "version").unwrap_or_else(|| {
-                let t = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_millis())
-                    .unwrap_or(0);
-                t.to_string()
+                match waap_bundle::Bundle::parse(&bundle) {
+                    Ok(b) => b.meta.revision,
+                    Err(_) => SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_millis())
+                        .unwrap_or(0)
+                        .to_string(),
+                }
             });
             out = Some(PathBuf::from(
                 take(&mut opts, "o").ok_or("ecds needs -o OUT")?,

@@ -1,4 +1,5 @@
-//! A small, lenient HTTP/1.1 request parser for native mode: the request line, header
+//! A small, lenient HTTP/1.1 request parser for the native tools (`waapc explain`, the CRS
+//! runner's native mode): the request line, header
 //! fields (obs-fold joined), and a body framed by chunked transfer coding or Content-Length.
 //! Bytes after the first request are ignored (they would be a second, pipelined request).
 //! It accepts what a proxy might reject (that is what Envoy mode is for): native mode shows
