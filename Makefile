@@ -144,6 +144,21 @@ bench: build-waapc build-wasm
 	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
 	  target/release/waap-bench
 
+# make bench-footprint: only the idle load/memory record of `make bench` (no-op filter, CRS
+# PL1, CRS PL4; no load): target/bench/footprint.json. make bench-linear: CRS PL4 (monitor)
+# natively on adversarial bodies of 64 KiB, 256 KiB and 1 MiB: target/bench/linear.json.
+# Tunables: BENCH_LINEAR_SIZES, BENCH_LINEAR_RUNS, BENCH_LINEAR_MAX_SECONDS (bench/README.md).
+.PHONY: bench-footprint bench-linear
+bench-footprint: build-waapc build-wasm
+	$(CARGO) build --release -p waap-noop-filter --target $(WASM_TARGET)
+	$(CARGO) build --release -p waap-bench
+	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
+	  target/release/waap-bench footprint
+
+bench-linear:
+	$(CARGO) build --release -p waap-bench
+	target/release/waap-bench linear
+
 # make soak: one Envoy (--concurrency 1) with the waap filter and examples/crs at saturation
 # (wrk, mixed benign and attack traffic) for SOAK_SECONDS (default 600); fails on RSS growth
 # over 5% after a 60 s warm-up, filter errors in the Envoy log, an attack not denied 403 or a
@@ -158,3 +173,29 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) .cache
+
+# make fuzz-smoke: build every cargo-fuzz target in fuzz/ and run each for FUZZ_SECONDS
+# (seeds in fuzz/seeds/<target>, generated corpus in fuzz/corpus/<target>); fails on the
+# first crash, leak, timeout (FUZZ_TIMEOUT seconds per input) or over-limit allocation.
+# The toolchain is stable: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its nightly -Z flags
+# (sanitizer coverage, ASan). Needs `cargo install cargo-fuzz --locked`. See fuzz/README.md.
+FUZZ_SECONDS ?= 15
+FUZZ_TIMEOUT ?= 20
+FUZZ_SANITIZER ?= address
+FUZZ_TARGETS ?= $(sort $(notdir $(basename $(wildcard fuzz/fuzz_targets/*.rs))))
+FUZZ_CARGO := RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+FUZZ_BUILD_FLAGS := --debug-assertions --sanitizer $(FUZZ_SANITIZER)
+
+.PHONY: fuzz-smoke
+fuzz-smoke:
+	$(FUZZ_CARGO) build $(FUZZ_BUILD_FLAGS)
+	@mkdir -p fuzz/target
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t; log=fuzz/target/fuzz-smoke-$$t.log; \
+	  if ! $(FUZZ_CARGO) run $(FUZZ_BUILD_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+	      -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 >$$log 2>&1; then \
+	    tail -n 60 $$log; echo "fuzz-smoke: $$t FAILED (full log $$log, input in fuzz/artifacts/$$t)"; exit 1; \
+	  fi; \
+	  echo "fuzz-smoke: $$t ok: $$(grep -h '^stat::number_of_executed_units' $$log | tr -dc 0-9) runs in $(FUZZ_SECONDS)s"; \
+	done
+	@echo "fuzz-smoke: all $(words $(FUZZ_TARGETS)) targets ran $(FUZZ_SECONDS)s without a crash"

@@ -14,18 +14,37 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{SystemTime, UNIX_EPOCH};
+use waap_bench::footprint::{self, bundle_load_us, memory, wasm_stats, Footprint};
+use waap_bench::policy::{self as bpolicy, Changes, CompileSummary};
 use waap_bench::proc::{self, BenchEnvoy, Launch};
 use waap_bench::report::{self, num, obj, opt_num, text, Cell};
-use waap_bench::{requests, wrk};
+use waap_bench::{linear, requests, wrk};
 use waap_e2e::envoy as harness;
-use waap_e2e::json::{self, Value};
+use waap_e2e::json::Value;
 use waap_e2e::render::{self, Bootstrap};
 
 const NO_FILTER: &str = "no-filter";
 const NOOP: &str = "noop-wasm";
 
+const USAGE: &str = "usage:
+  waap-bench             the load run (make bench): Envoy without a filter, with the no-op
+                         filter and with waap per example; wrk; then the CRS footprint record
+  waap-bench footprint   only the CRS load/memory record (no-op, CRS PL1, CRS PL4; no load)
+  waap-bench linear      CRS PL4 on adversarial bodies of 64 KiB, 256 KiB, 1 MiB (native)";
+
 fn main() -> ExitCode {
-    match run() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        None => run(),
+        Some("footprint") => footprint_main(),
+        Some("linear") => linear_main(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("waap-bench: {e}");
@@ -158,51 +177,6 @@ fn cpu_model() -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
-/// Numeric lines of admin `/stats?filter=wasm` as an object.
-fn wasm_stats(e: &BenchEnvoy) -> Value {
-    let mut m = BTreeMap::new();
-    if let Ok((200, body)) = e.admin_get("/stats?filter=wasm") {
-        for l in body.lines() {
-            if let Some((k, v)) = l.split_once(": ") {
-                if let Ok(n) = v.trim().parse::<f64>() {
-                    m.insert(k.to_string(), Value::Number(n));
-                }
-            }
-        }
-    }
-    Value::Object(m)
-}
-
-/// admin `/memory`: Envoy's allocator view (bytes), as numbers.
-fn memory(e: &BenchEnvoy) -> Value {
-    let mut m = BTreeMap::new();
-    if let Ok((200, body)) = e.admin_get("/memory") {
-        if let Ok(Value::Object(o)) = json::parse(body.as_bytes()) {
-            for (k, v) in o {
-                let n = match &v {
-                    Value::String(s) => s.parse::<f64>().ok(),
-                    Value::Number(n) => Some(*n),
-                    _ => None,
-                };
-                if let Some(n) = n {
-                    m.insert(k, Value::Number(n));
-                }
-            }
-        }
-    }
-    Value::Object(m)
-}
-
-/// Every `waap: bundle loaded in N us` in the log: one per VM that loaded the bundle.
-fn bundle_load_us(log: &str) -> Vec<f64> {
-    log.lines()
-        .filter_map(|l| {
-            let rest = &l[l.find("waap: bundle loaded in ")? + "waap: bundle loaded in ".len()..];
-            rest.split_whitespace().next()?.parse::<f64>().ok()
-        })
-        .collect()
-}
-
 /// Waits (at most 30 s) until `e` is idle: requests still in flight when wrk stops (a slow
 /// policy can hold seconds of work) must not steal the CPU from the next cell.
 fn settle(e: &BenchEnvoy) {
@@ -248,11 +222,22 @@ fn run() -> Result<(), String> {
         },
     ];
     let examples = examples()?;
+    let waapc = harness::waapc_bin().map_err(|e| e.to_string())?;
+    let mut compiles: BTreeMap<String, CompileSummary> = BTreeMap::new();
+    let mut crs_bundles: Vec<(String, Vec<u8>)> = Vec::new();
     for ex in &examples {
         let policy = root().join("examples").join(ex).join("policy.yaml");
         let bundle_path = run_dir.join(format!("{ex}.waapb"));
         eprintln!("waap-bench: compiling {}", policy.display());
-        let bundle = harness::compile_policy(&policy, &bundle_path).map_err(|e| e.to_string())?;
+        let (bundle, summary) = bpolicy::waapc_compile(&waapc, &policy, &bundle_path)?;
+        eprintln!("waap-bench:   {}", summary.line);
+        compiles.insert(ex.clone(), summary);
+        if ex == "crs" {
+            crs_bundles.push(("crs-pl1".into(), bundle.clone()));
+            let (b4, s4) = compile_crs_variant(&waapc, &run_dir, 4)?;
+            compiles.insert("crs-pl4".into(), s4);
+            crs_bundles.push(("crs-pl4".into(), b4));
+        }
         configs.push(Config {
             name: format!("waap-{ex}"),
             filter: Filter::Waap {
@@ -513,6 +498,24 @@ fn run() -> Result<(), String> {
     drop(envoys);
     drop(sink);
 
+    // The CRS load/memory record: idle Envoys, one at a time, no traffic.
+    let (footprint_json, footprint_lines) = if crs_bundles.is_empty() {
+        (
+            Value::Null,
+            vec!["footprint: examples/crs missing: no CRS load/memory record".to_string()],
+        )
+    } else {
+        footprint_phase(
+            &envoy_bin,
+            &waap_wasm,
+            &noop,
+            &run_dir,
+            settings.envoy_cpu,
+            &crs_bundles,
+            &compiles,
+        )?
+    };
+
     // results.json
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -573,6 +576,11 @@ fn run() -> Result<(), String> {
             ]),
         ),
         ("bundles", Value::Object(bundles)),
+        (
+            "compile",
+            Value::Object(compiles.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+        ),
+        ("footprint", footprint_json),
         (
             "missing_examples",
             Value::Array(if crs_missing { vec![text("crs")] } else { vec![] }),
@@ -645,6 +653,10 @@ fn run() -> Result<(), String> {
             }
         );
     }
+    println!();
+    for l in &footprint_lines {
+        println!("{l}");
+    }
     println!(
         "results: {} and {}",
         results_path.display(),
@@ -681,13 +693,321 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::bundle_load_us;
+/// Compiles `examples/crs/policy.yaml` at paranoia level `pl` (otherwise unchanged) with
+/// waapc into `run_dir/crs-plN.waapb`.
+fn compile_crs_variant(
+    waapc: &Path,
+    run_dir: &Path,
+    pl: u8,
+) -> Result<(Vec<u8>, CompileSummary), String> {
+    let base = root().join("examples/crs/policy.yaml");
+    let text = bpolicy::variant(
+        &base,
+        &Changes {
+            paranoia_level: Some(pl),
+            ..Changes::default()
+        },
+    )?;
+    let policy = run_dir.join(format!("crs-pl{pl}.policy.yaml"));
+    fs::write(&policy, text).map_err(|e| format!("{}: {e}", policy.display()))?;
+    eprintln!("waap-bench: compiling {}", policy.display());
+    let (bundle, summary) =
+        bpolicy::waapc_compile(waapc, &policy, &run_dir.join(format!("crs-pl{pl}.waapb")))?;
+    eprintln!("waap-bench:   {}", summary.line);
+    Ok((bundle, summary))
+}
 
-    #[test]
-    fn parses_bundle_load_lines_from_the_envoy_log() {
-        let log = "[info][wasm] wasm log waap waap: waap: bundle loaded in 412 us: rules=5 filter=0.1.0\nother\n[info] waap: bundle loaded in 98 us: x";
-        assert_eq!(bundle_load_us(log), vec![412.0, 98.0]);
+fn kib_mib(kib: f64) -> String {
+    format!("{:.1} MiB", kib / 1024.0)
+}
+
+/// Starts, one at a time and without traffic, Envoy with the no-op filter and with waap
+/// under each of `bundles`; returns the `footprint` object of results.json and the lines
+/// for stdout.
+fn footprint_phase(
+    envoy: &Path,
+    waap_wasm: &Path,
+    noop: &Path,
+    run_dir: &Path,
+    cpu: Option<u32>,
+    bundles: &[(String, Vec<u8>)],
+    compiles: &BTreeMap<String, CompileSummary>,
+) -> Result<(Value, Vec<String>), String> {
+    let dir = run_dir.join("footprint");
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    eprintln!("waap-bench: footprint: idle {NOOP}");
+    let base = footprint::measure(&footprint::Spec {
+        name: NOOP,
+        envoy,
+        wasm: Some((noop, &[])),
+        expect_loads: 0,
+        dir: &dir,
+        cpu,
+    })?;
+    let mut measured: Vec<(Footprint, Option<usize>)> = vec![(base, None)];
+    for (i, (name, bundle)) in bundles.iter().enumerate() {
+        eprintln!("waap-bench: footprint: idle waap-{name}");
+        let f = footprint::measure(&footprint::Spec {
+            name: &format!("waap-{name}"),
+            envoy,
+            wasm: Some((waap_wasm, bundle)),
+            expect_loads: 3,
+            dir: &dir,
+            cpu,
+        })?;
+        measured.push((f, Some(i)));
     }
+    let base = &measured[0].0;
+    let base_rss = base.rss_kib.map(|v| v as f64);
+    let base_alloc = base.memory.get("allocated").and_then(Value::as_f64);
+    let base_wasm_per_vm = base.vms().map(|n| base.wasm_resident_kib() as f64 / n);
+    let mut configs = Vec::new();
+    let mut lines = vec![
+        "footprint (idle Envoy, --concurrency 1, no traffic; per VM = delta vs noop-wasm / VMs):"
+            .to_string(),
+    ];
+    for (f, bi) in &measured {
+        let mut j = match f.to_json() {
+            Value::Object(m) => m,
+            _ => BTreeMap::new(),
+        };
+        let vms = f.vms();
+        let rss = f.rss_kib.map(|v| v as f64);
+        let rss_delta = rss.zip(base_rss).map(|(a, b)| a - b);
+        let rss_delta_per_vm = rss_delta.zip(vms).map(|(d, n)| d / n);
+        let alloc_delta = f
+            .memory
+            .get("allocated")
+            .and_then(Value::as_f64)
+            .zip(base_alloc)
+            .map(|(a, b)| a - b);
+        let wasm_per_vm = vms.map(|n| f.wasm_resident_kib() as f64 / n);
+        let wasm_delta_per_vm = wasm_per_vm.zip(base_wasm_per_vm).map(|(a, b)| a - b);
+        let example = bi.map(|i| bundles[i].0.as_str());
+        let compile = example.and_then(|e| compiles.get(if e == "crs-pl1" { "crs" } else { e }));
+        j.insert(
+            "filter".into(),
+            text(if bi.is_some() { "waap" } else { "noop" }),
+        );
+        j.insert("policy".into(), example.map(text).unwrap_or(Value::Null));
+        j.insert(
+            "bundle_bytes".into(),
+            opt_num(bi.map(|i| bundles[i].1.len() as f64)),
+        );
+        j.insert(
+            "compile".into(),
+            compile.map(CompileSummary::to_json).unwrap_or(Value::Null),
+        );
+        j.insert("rss_kib_delta_vs_noop".into(), opt_num(rss_delta));
+        j.insert("rss_kib_delta_per_vm".into(), opt_num(rss_delta_per_vm));
+        j.insert("allocated_bytes_delta_vs_noop".into(), opt_num(alloc_delta));
+        j.insert("wasm_resident_kib_per_vm".into(), opt_num(wasm_per_vm));
+        j.insert(
+            "wasm_resident_kib_per_vm_delta_vs_noop".into(),
+            opt_num(wasm_delta_per_vm),
+        );
+        configs.push(Value::Object(j));
+
+        let loads: Vec<String> = f
+            .bundle_load_us
+            .iter()
+            .map(|v| format!("{:.1}", v / 1000.0))
+            .collect();
+        let opt = |v: Option<f64>, f: fn(f64) -> String| v.map(f).unwrap_or_else(|| "?".into());
+        lines.push(format!(
+            "  {:<14} VMs {}; RSS {}{}; wasm memories resident [{}] MiB ({} per VM{}); Envoy heap allocated {}{}{}",
+            f.name,
+            opt(vms, |v| format!("{v:.0}")),
+            opt(rss, kib_mib),
+            if bi.is_some() {
+                format!(" (+{} vs noop, {} per VM)", opt(rss_delta, kib_mib), opt(rss_delta_per_vm, kib_mib))
+            } else {
+                String::new()
+            },
+            f.wasm_memories
+                .iter()
+                .map(|m| format!("{:.1}", m.resident_kib as f64 / 1024.0))
+                .collect::<Vec<_>>()
+                .join(", "),
+            opt(wasm_per_vm, kib_mib),
+            if bi.is_some() {
+                format!(", +{} vs noop", opt(wasm_delta_per_vm, kib_mib))
+            } else {
+                String::new()
+            },
+            opt(f.memory.get("allocated").and_then(Value::as_f64), |b| kib_mib(b / 1024.0)),
+            if loads.is_empty() {
+                String::new()
+            } else {
+                format!("; on_configure bundle load per VM (ms): {}", loads.join(", "))
+            },
+            compile
+                .map(|c| format!("\n  {:<14} {}", "", c.short()))
+                .unwrap_or_default(),
+        ));
+    }
+    let json = obj(vec![
+        (
+            "note",
+            text("idle Envoys started one at a time after the load run, --concurrency 1 (3 VMs: 2 on the main thread, 1 on the worker), measured once every VM logged its bundle load and the process was idle. Envoy 1.40 has no per-VM memory stat (admin /stats?filter=wasm has only wasm.envoy.wasm.runtime.v8.active/created, wasm.wasm_vm_count, remote-load and vm_reload counters, and the filter's own wasmcustom.waap.* counters); wasm_memories are the V8 wasm linear memories found in /proc/PID/smaps (an 8 GiB reservation each: the read-write part is the instance's memory, resident_kib what it touched); rss_kib_delta_per_vm = (RSS - noop-wasm RSS) / VMs."),
+        ),
+        ("configs", Value::Array(configs)),
+    ]);
+    Ok((json, lines))
+}
+
+/// `waap-bench footprint`: compile examples/crs at PL1 and PL4 with waapc, then the idle
+/// load/memory record for no-op, CRS PL1 and CRS PL4. Writes `target/bench/footprint.json`.
+fn footprint_main() -> Result<(), String> {
+    let settings = Settings::from_env()?;
+    let envoy_bin = harness::envoy_bin().map_err(|e| e.to_string())?;
+    let waap_wasm = harness::wasm_path().map_err(|e| e.to_string())?;
+    let waapc = harness::waapc_bin().map_err(|e| e.to_string())?;
+    let noop = noop_wasm()?;
+    let run_dir = settings.out.join("footprint-run");
+    let _ = fs::remove_dir_all(&run_dir);
+    fs::create_dir_all(&run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
+    let mut compiles = BTreeMap::new();
+    let mut bundles = Vec::new();
+    let crs = root().join("examples/crs/policy.yaml");
+    eprintln!("waap-bench: compiling {}", crs.display());
+    let (b1, s1) = bpolicy::waapc_compile(&waapc, &crs, &run_dir.join("crs.waapb"))?;
+    eprintln!("waap-bench:   {}", s1.line);
+    compiles.insert("crs".to_string(), s1);
+    bundles.push(("crs-pl1".to_string(), b1));
+    let (b4, s4) = compile_crs_variant(&waapc, &run_dir, 4)?;
+    compiles.insert("crs-pl4".to_string(), s4);
+    bundles.push(("crs-pl4".to_string(), b4));
+    let (json, lines) = footprint_phase(
+        &envoy_bin,
+        &waap_wasm,
+        &noop,
+        &run_dir,
+        settings.envoy_cpu,
+        &bundles,
+        &compiles,
+    )?;
+    let out = settings.out.join("footprint.json");
+    let doc = with_meta(
+        "waap-bench-footprint/1",
+        &envoy_bin,
+        vec![
+            (
+                "compile",
+                Value::Object(
+                    compiles
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_json()))
+                        .collect(),
+                ),
+            ),
+            ("footprint", json),
+        ],
+    );
+    fs::write(&out, doc.to_json() + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
+    for l in &lines {
+        println!("{l}");
+    }
+    println!("results: {}", out.display());
+    Ok(())
+}
+
+/// `fields` plus schema, date, machine, envoy version (when `envoy` is given) and git.
+fn with_meta(schema: &str, envoy: &Path, fields: Vec<(&str, Value)>) -> Value {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let git = |args: &[&str]| command_line(Command::new("git").arg("-C").arg(root()).args(args));
+    let envoy_version = command_line(Command::new(envoy).arg("--version")).map(|v| {
+        v.rsplit("version: ")
+            .next()
+            .unwrap_or(&v)
+            .trim()
+            .to_string()
+    });
+    let mut all = vec![
+        ("schema", text(schema)),
+        ("date", text(&report::iso8601(now))),
+        (
+            "machine",
+            obj(vec![
+                (
+                    "nproc",
+                    num(std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(1) as f64),
+                ),
+                (
+                    "cpu_model",
+                    cpu_model().as_deref().map(text).unwrap_or(Value::Null),
+                ),
+            ]),
+        ),
+        (
+            "envoy_version",
+            envoy_version.as_deref().map(text).unwrap_or(Value::Null),
+        ),
+        (
+            "git_commit",
+            git(&["rev-parse", "HEAD"])
+                .as_deref()
+                .map(text)
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "git_dirty",
+            Value::Bool(git(&["status", "--porcelain", "--untracked-files=no"]).is_some()),
+        ),
+    ];
+    all.extend(fields);
+    obj(all)
+}
+
+/// `waap-bench linear`: see `waap_bench::linear`. Writes `target/bench/linear.json`.
+fn linear_main() -> Result<(), String> {
+    let out = std::env::var_os("BENCH_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/bench"));
+    let sizes: Vec<usize> = match std::env::var("BENCH_LINEAR_SIZES") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("BENCH_LINEAR_SIZES: {s:?} is not a byte count"))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => vec![64 << 10, 256 << 10, 1 << 20],
+    };
+    let opts = linear::LinearOptions {
+        policy: root().join("examples/crs/policy.yaml"),
+        out: out.join("linear"),
+        sizes,
+        runs: env_num("BENCH_LINEAR_RUNS", 3)?,
+        max_run_seconds: env_num("BENCH_LINEAR_MAX_SECONDS", 20.0)?,
+        paranoia_level: env_num("BENCH_LINEAR_PL", 4)?,
+    };
+    if !opts.policy.is_file() {
+        return Err(format!("{} not found", opts.policy.display()));
+    }
+    let (fields, max_ratio) = linear::run(&opts)?;
+    let envoy = PathBuf::from("envoy");
+    let mut doc = with_meta("waap-bench-linear/1", &envoy, fields);
+    if let Value::Object(m) = &mut doc {
+        m.remove("envoy_version");
+        m.insert(
+            "settings".into(),
+            obj(vec![(
+                "build",
+                text("release (the workspace release profile), native, one thread"),
+            )]),
+        );
+    }
+    let path = out.join("linear.json");
+    fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    fs::write(&path, doc.to_json() + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("results: {}", path.display());
+    println!("linear_max_ratio={max_ratio:.2}");
+    Ok(())
 }

@@ -336,7 +336,7 @@ impl<'a> Bundle<'a> {
                     return Err(err(BundleErrorKind::UnknownRequiredSection { index, code }));
                 }
             }
-            if offset % 8 != 0 {
+            if !offset.is_multiple_of(8) {
                 return Err(bad(format!("offset {offset} is not 8-byte aligned")));
             }
             if offset < prev_end {
@@ -423,13 +423,13 @@ impl BundleWriter {
         let mut out = vec![0u8; table_end];
         let mut entries = Vec::with_capacity(all.len());
         for (kind, flags, bytes) in &all {
-            while out.len() % 8 != 0 {
+            while !out.len().is_multiple_of(8) {
                 out.push(0);
             }
             entries.push((kind.code(), *flags, out.len() as u64, bytes.len() as u64));
             out.extend_from_slice(bytes);
         }
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(0);
         }
         out[..8].copy_from_slice(&MAGIC);

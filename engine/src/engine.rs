@@ -62,7 +62,7 @@ impl Engine {
     /// Validates `bytes` as a bundle and builds the engine. The buffer is used in place when
     /// it is 8-byte aligned, otherwise copied once into aligned storage.
     pub fn load(bytes: Vec<u8>) -> Result<Engine, LoadError> {
-        let storage = if (bytes.as_ptr() as usize) % 8 == 0 {
+        let storage = if (bytes.as_ptr() as usize).is_multiple_of(8) {
             Storage::Bytes(bytes)
         } else {
             let mut words = vec![0u64; bytes.len().div_ceil(8)];

@@ -124,6 +124,9 @@ impl core::hash::Hasher for FxHasher {
     }
 }
 
+/// A matched (name, transformed value) pair.
+type Hit = (Vec<u8>, Vec<u8>);
+
 type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<FxHasher>>;
 
 /// One request's evaluation state. `E` is how the transaction holds the engine: `&Engine`
@@ -512,7 +515,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     }
 
     /// Runs one condition over its targets; returns the matching (name, value) pairs.
-    fn eval_cond<'s>(&'s self, rule: &Rule, cond: &'s Condition) -> (Vec<(Vec<u8>, Vec<u8>)>, u32) {
+    fn eval_cond<'s>(&'s self, rule: &Rule, cond: &'s Condition) -> (Vec<Hit>, u32) {
         let mut values: Vec<(Collection, Val<'_>)> = Vec::with_capacity(16);
         if cond.targets.is_empty() {
             values.push((Collection::Env, Val::scalar(Cow::Borrowed(b""))));
@@ -831,19 +834,29 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                         }
                     }
                 }
-                MacroPart::Var(c, key) => {
-                    let t = Target {
-                        collection: *c,
-                        selector: key.clone().map(Selector::Key).unwrap_or_default(),
-                        count: false,
-                        exclude: vec![],
-                    };
-                    let mut vals = Vec::new();
-                    self.collection(t.collection, &mut |v| vals.push(v));
-                    if let Some(v) = vals.into_iter().find(|v| self.selects(&t.selector, &v.key)) {
-                        out.extend_from_slice(&v.value);
+                MacroPart::Var(c, key) => match (c, key.as_deref()) {
+                    // Direct lookups: a macro is expanded once per match, so it must not
+                    // cost a pass over a collection that grows with the request.
+                    (Collection::Tx, Some(k)) => {
+                        if let Some(v) = self.tx.get(k) {
+                            out.extend_from_slice(v);
+                        }
                     }
-                }
+                    (Collection::MatchedVar, _) => out.extend_from_slice(&self.matched_var.1),
+                    (Collection::MatchedVarName, _) => out.extend_from_slice(&self.matched_var.0),
+                    _ => {
+                        let sel = key.clone().map(Selector::Key).unwrap_or_default();
+                        let mut found: Option<Vec<u8>> = None;
+                        self.collection(*c, &mut |v| {
+                            if found.is_none() && self.selects(&sel, &v.key) {
+                                found = Some(v.value.into_owned());
+                            }
+                        });
+                        if let Some(v) = found {
+                            out.extend_from_slice(&v);
+                        }
+                    }
+                },
             }
         }
         Cow::Owned(out)

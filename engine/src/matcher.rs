@@ -43,7 +43,7 @@ impl<'b> Matcher<'b> {
             let bytes = dfas
                 .get(d as usize)
                 .ok_or_else(|| MatcherError(format!("regex #{index}: DFA section {d} does not exist")))?;
-            if (bytes.as_ptr() as usize) % 4 == 0 {
+            if (bytes.as_ptr() as usize).is_multiple_of(4) {
                 let (dfa, _) = dense::DFA::from_bytes(bytes)
                     .map_err(|e| MatcherError(format!("regex #{index}: DFA section {d} is invalid: {e}")))?;
                 return Ok(Matcher::Dense(dfa));

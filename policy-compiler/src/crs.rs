@@ -30,10 +30,12 @@ pub struct CrsYaml {
     /// The setup file (`crs-setup.conf`), loaded first. Optional.
     #[serde(default)]
     pub setup: Option<String>,
-    /// Blocking paranoia level 1..4 (`tx.blocking_paranoia_level`).
+    /// Blocking paranoia level 1..4 (`tx.blocking_paranoia_level`, CRS 4; also
+    /// `tx.paranoia_level`, CRS 3 — each version ignores the other's names).
     #[serde(default)]
     pub paranoia_level: Option<u8>,
-    /// Detection paranoia level (defaults to the blocking level).
+    /// Detection paranoia level (defaults to the blocking level): `tx.detection_paranoia_level`
+    /// (CRS 4) and `tx.executing_paranoia_level` (CRS 3).
     #[serde(default)]
     pub detection_paranoia_level: Option<u8>,
     /// Inbound anomaly score threshold (default 5).
@@ -163,10 +165,15 @@ pub fn compile(policy_file: &str, base: &Path, cfg: &CrsYaml) -> Result<CrsPart,
         if !(1..=4).contains(&pl) {
             return Err(perr(format!("waf.crs.paranoia_level {pl} is not 1..4")));
         }
+        let detection = cfg.detection_paranoia_level.unwrap_or(pl).to_string();
         tx_init.push(("blocking_paranoia_level".into(), pl.to_string()));
-        tx_init.push(("detection_paranoia_level".into(), cfg.detection_paranoia_level.unwrap_or(pl).to_string()));
+        tx_init.push(("detection_paranoia_level".into(), detection.clone()));
+        // CRS 3 (e.g. Debian's 3.3.4) names them paranoia_level / executing_paranoia_level.
+        tx_init.push(("paranoia_level".into(), pl.to_string()));
+        tx_init.push(("executing_paranoia_level".into(), detection));
     } else if let Some(d) = cfg.detection_paranoia_level {
         tx_init.push(("detection_paranoia_level".into(), d.to_string()));
+        tx_init.push(("executing_paranoia_level".into(), d.to_string()));
     }
     if let Some(t) = cfg.inbound_threshold {
         tx_init.push(("inbound_anomaly_score_threshold".into(), t.to_string()));

@@ -1,6 +1,8 @@
 //! The shared request -> verdict corpus (`tests/cases/*.yaml`), driven natively: each
 //! policy is compiled by waapc, loaded by the engine, and every case evaluated.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use waap_engine::Engine;

@@ -1,5 +1,7 @@
 //! `waapc explain` and `waapc test` on the basic example, through the real binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

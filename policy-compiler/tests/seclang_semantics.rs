@@ -1,6 +1,8 @@
 //! SecLang semantics that CRS depends on, checked end to end: waapc compiles a small rule
 //! set through `waf.crs`, the engine evaluates requests natively.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use waap_engine::host::NativeHost;

@@ -18,6 +18,10 @@
 //!   skipping rule; a marker at the end resolves to `rules.len()`.
 //! - `setvar` names are stored without the `tx.` prefix, lowercased (macros allowed);
 //!   `setvar` on other collections (ip, session, global) is diagnosed and dropped.
+//! - `@rx` patterns are compiled ahead of time, so `%{tx.NAME}` macros in them are
+//!   substituted at compile time when the value is a constant (see [`tx_constants`]; CRS
+//!   3's 920480 uses `!@rx ^%{tx.allowed_request_content_type_charset}$`); other macros
+//!   are an error diagnostic and the pattern is used literally.
 //! - `%{rule.id}`, `%{rule.msg}`, `%{rule.severity}`, `%{rule.ver}`, `%{rule.rev}` and
 //!   `%{rule.phase}` are substituted at compile time. Other macro keys are lowercased.
 //! - Regexes: `@rx` patterns use DOTALL | MULTILINE (libmodsecurity3); `COLL:/re/`
@@ -169,10 +173,143 @@ pub fn lower(directives: &[Directive], opts: &LowerOptions) -> Result<Lowered, V
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
         .collect();
+    l.tx_consts = tx_constants(directives, &l.out.tx_init);
     for d in directives {
         l.directive(d);
     }
     l.finish(opts.strict)
+}
+
+/// `SecRule &TX:name "@eq 0"` without `chain`: CRS's "set a default" rule. Returns `name`.
+fn default_guard(r: &SecRule) -> Option<String> {
+    let [v] = r.variables.as_slice() else {
+        return None;
+    };
+    let op = &r.operator;
+    if !v.count
+        || v.negated
+        || !v.collection.eq_ignore_ascii_case("tx")
+        || op.negated
+        || !op.name.eq_ignore_ascii_case("eq")
+        || op.argument.trim() != "0"
+        || r.actions.iter().any(|a| a.is("chain"))
+    {
+        return None;
+    }
+    match &v.selector {
+        Some(VarSelector::Key(k)) => Some(k.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// TX variables whose value is known at compile time (lowercased names). A variable
+/// qualifies when every `setvar` of it assigns a value without macros and either
+/// - it is set by `SecAction`s (e.g. crs-setup.conf) that agree: they run on every request
+///   and overwrite `tx_init` and defaults; or
+/// - it is in `tx_init` and otherwise only set by default rules ([`default_guard`]); or
+/// - it is only set by default rules that agree.
+///
+/// Any other setter (a conditional rule, a chain link, `=+`, `=-`, `!`) makes it unknown.
+fn tx_constants(directives: &[Directive], tx_init: &[(String, String)]) -> HashMap<String, String> {
+    #[derive(Default)]
+    struct Seen {
+        unconditional: Vec<String>,
+        defaults: Vec<String>,
+        unknown: bool,
+    }
+    let mut seen: HashMap<String, Seen> = HashMap::new();
+    for d in directives {
+        let (actions, guard) = match &d.kind {
+            DirectiveKind::Action(a) => (a, None),
+            DirectiveKind::Rule(r) => (&r.actions, default_guard(r)),
+            _ => continue,
+        };
+        for v in actions
+            .iter()
+            .filter(|a| a.is("setvar"))
+            .filter_map(|a| a.value.as_deref())
+        {
+            let (target, value) = match v.strip_prefix('!') {
+                Some(n) => (n, None),
+                None => match v.split_once('=') {
+                    Some((n, val)) => (n, Some(val)),
+                    None => (v, Some("1")),
+                },
+            };
+            let Some((coll, name)) = target.trim().split_once('.') else {
+                continue;
+            };
+            if !coll.eq_ignore_ascii_case("tx") {
+                continue;
+            }
+            let name = name.to_ascii_lowercase();
+            let s = seen.entry(name.clone()).or_default();
+            match value {
+                Some(val) if !val.contains("%{") && !val.starts_with(['+', '-']) => {
+                    if matches!(d.kind, DirectiveKind::Action(_)) {
+                        s.unconditional.push(val.to_string());
+                    } else if guard.as_deref() == Some(name.as_str()) {
+                        s.defaults.push(val.to_string());
+                    } else {
+                        s.unknown = true;
+                    }
+                }
+                _ => s.unknown = true,
+            }
+        }
+    }
+    let agreed = |vals: &[String]| match vals.split_first() {
+        Some((first, rest)) if rest.iter().all(|v| v == first) => Some(first.clone()),
+        _ => None,
+    };
+    let mut out = HashMap::new();
+    for (name, value) in tx_init {
+        out.insert(name.clone(), value.clone());
+    }
+    for (name, s) in seen {
+        if s.unknown {
+            out.remove(&name);
+            continue;
+        }
+        let value = if !s.unconditional.is_empty() {
+            agreed(&s.unconditional)
+        } else if let Some(v) = out.get(&name) {
+            Some(v.clone())
+        } else {
+            agreed(&s.defaults)
+        };
+        match value {
+            Some(v) => out.insert(name, v),
+            None => out.remove(&name),
+        };
+    }
+    out
+}
+
+/// Substitutes `%{tx.NAME}` macros from `consts`; `Err(macro)` names the first that is not
+/// a known constant.
+fn expand_tx_constants(s: &str, consts: &HashMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("%{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(rest[i..].to_string());
+        };
+        let key = &after[..end];
+        let value = key
+            .split_once('.')
+            .filter(|(c, _)| c.eq_ignore_ascii_case("tx"))
+            .and_then(|(_, n)| consts.get(&n.to_ascii_lowercase()));
+        match value {
+            Some(v) => out.push_str(v),
+            None => return Err(format!("%{{{key}}}")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Per-phase defaults from `SecDefaultAction`.
@@ -271,6 +408,8 @@ struct Lowerer {
     ids: HashSet<u32>,
     /// Index in `items` of the rule waiting for a chain link.
     open_chain: Option<usize>,
+    /// TX variables with a compile-time value (for macros in `@rx`).
+    tx_consts: HashMap<String, String>,
 }
 
 const OPERATOR_FLAGS: RegexFlags = RegexFlags {
@@ -1129,7 +1268,8 @@ impl Lowerer {
 
     /// Adds a regex to the table (deduplicated) after rewriting and checking it.
     fn regex(&mut self, ctx: &Ctx, pattern: &str, flags: RegexFlags) -> Option<u32> {
-        let (pattern, notes) = pcre_to_rust(pattern);
+        let pattern = trailing_negative_lookahead(pattern).unwrap_or_else(|| pattern.to_string());
+        let (pattern, notes) = pcre_to_rust(&pattern);
         for n in notes {
             self.diag(Level::Warning, ctx, format!("regex: {n}"));
         }
@@ -1181,14 +1321,25 @@ impl Lowerer {
         };
         let op_out = match name.as_str() {
             "rx" => {
+                let mut pattern = arg.to_string();
                 if arg.contains("%{") {
-                    self.diag(
-                        Level::Error,
-                        ctx,
-                        "@rx with macros not supported; pattern used literally",
-                    );
+                    match expand_tx_constants(arg, &self.tx_consts) {
+                        Ok(p) => {
+                            self.diag(
+                                Level::Warning,
+                                ctx,
+                                format!("@rx macros substituted at compile time (the values are constants): {p}"),
+                            );
+                            pattern = p;
+                        }
+                        Err(m) => self.diag(
+                            Level::Error,
+                            ctx,
+                            format!("@rx with macro {m} (not a compile-time constant) not supported; pattern used literally"),
+                        ),
+                    }
                 }
-                match self.regex(ctx, arg, OPERATOR_FLAGS) {
+                match self.regex(ctx, &pattern, OPERATOR_FLAGS) {
                     Some(i) => Operator::Rx(i),
                     None => Operator::NoMatch,
                 }
@@ -1594,6 +1745,27 @@ pub fn collection_by_name(name: &str) -> Option<Collection> {
     Some(c)
 }
 
+/// A pattern ending in a negative lookahead of a plain word, `P(?!abc)` (CRS 3.3.4's 953120
+/// `<\?(?!xml)`), rewritten without look-around (which `regex-syntax` lacks) into the
+/// equivalent `P(?:\z|[^a]|a\z|a[^b]|ab\z|ab[^c])`: the same inputs match (the match
+/// may extend one byte further). `None` for any other pattern.
+fn trailing_negative_lookahead(p: &str) -> Option<String> {
+    let body = p.strip_suffix(')')?;
+    let start = body.rfind("(?!")?;
+    let word = &body[start + 3..];
+    let escapes = p[..start].chars().rev().take_while(|&c| c == '\\').count();
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_alphanumeric()) || escapes % 2 == 1 {
+        return None;
+    }
+    let mut alts = Vec::new();
+    for (i, c) in word.char_indices() {
+        let prefix = &word[..i];
+        alts.push(format!("{prefix}\\z"));
+        alts.push(format!("{prefix}[^{c}]"));
+    }
+    Some(format!("{}(?:{})", &p[..start], alts.join("|")))
+}
+
 /// Rewrites a PCRE pattern (as libmodsecurity3 compiles it: bytes, no UTF mode) into an
 /// equivalent `regex-syntax` byte-mode pattern. Only spellings whose meaning differs or
 /// that `regex-syntax` rejects are touched:
@@ -1851,4 +2023,80 @@ pub fn parse_ip_list<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<IpN
         return Err("no addresses".into());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{expand_tx_constants, tx_constants};
+    use crate::seclang::parse_str;
+
+    fn consts(text: &str, tx_init: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+        let dirs = parse_str(text, "t.conf").unwrap();
+        let init: Vec<(String, String)> = tx_init
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        tx_constants(&dirs, &init)
+    }
+
+    const DEFAULT: &str =
+        r#"SecRule &TX:cs "@eq 0" "id:1,phase:1,pass,nolog,setvar:'tx.cs=utf-8|latin1'""#;
+
+    #[test]
+    fn tx_constants_follow_crs_default_setup_and_tx_init_precedence() {
+        assert_eq!(consts(DEFAULT, &[]).get("cs").unwrap(), "utf-8|latin1");
+        // waf.crs.tx wins over CRS's default rule ...
+        assert_eq!(
+            consts(DEFAULT, &[("cs", "ascii")]).get("cs").unwrap(),
+            "ascii"
+        );
+        // ... and a setup-file SecAction (runs on every request) over both.
+        let setup = format!("SecAction \"id:2,phase:1,pass,nolog,setvar:tx.CS=koi8-r\"\n{DEFAULT}");
+        assert_eq!(
+            consts(&setup, &[("cs", "ascii")]).get("cs").unwrap(),
+            "koi8-r"
+        );
+        // A conditional or computed setter makes the value unknown.
+        let cond =
+            format!("{DEFAULT}\nSecRule ARGS:x \"@eq 1\" \"id:3,phase:1,pass,setvar:tx.cs=x\"");
+        assert!(!consts(&cond, &[]).contains_key("cs"));
+        let add = "SecAction \"id:4,phase:1,pass,setvar:tx.n=+1\"";
+        assert!(!consts(add, &[("n", "0")]).contains_key("n"));
+    }
+
+    #[test]
+    fn trailing_negative_lookahead_is_rewritten_exactly() {
+        let re = super::trailing_negative_lookahead(r"<\?(?!xml)").unwrap();
+        assert_eq!(re, r"<\?(?:\z|[^x]|x\z|x[^m]|xm\z|xm[^l])");
+        let re = regex_automata::meta::Regex::new(&re).unwrap();
+        for (text, hit) in [
+            ("<?php", true),
+            ("<?xml v", false),
+            ("<?", true),
+            ("<?xm", true),
+            ("<?xmx", true),
+            ("a<?xml<?=", true),
+        ] {
+            assert_eq!(re.is_match(text.as_bytes()), hit, "{text}");
+        }
+        assert!(super::trailing_negative_lookahead(r"a\(?!x)").is_none());
+        assert!(super::trailing_negative_lookahead(r"a(?!x.)").is_none());
+        assert!(super::trailing_negative_lookahead(r"a(?!x)b").is_none());
+    }
+
+    #[test]
+    fn expand_tx_constants_substitutes_or_names_the_unknown_macro() {
+        let c = consts(DEFAULT, &[]);
+        assert_eq!(
+            expand_tx_constants("^%{TX.cs}$", &c).unwrap(),
+            "^utf-8|latin1$"
+        );
+        assert_eq!(
+            expand_tx_constants("^%{tx.other}$", &c).unwrap_err(),
+            "%{tx.other}"
+        );
+        assert_eq!(expand_tx_constants("%{ip.x}", &c).unwrap_err(), "%{ip.x}");
+    }
 }
