@@ -13,6 +13,8 @@
 //! Transfer-Encoding headers", warning, +3) fires; the deny bodies here name it. It does not
 //! change these verdicts, but it is a false-positive risk for benign chunked POSTs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use waap_e2e::client::{build_request, HttpConnection, HttpResponse};
 use waap_e2e::echo::EchoServer;
 use waap_e2e::envoy::{
