@@ -159,6 +159,15 @@ bench-linear:
 	$(CARGO) build --release -p waap-bench
 	target/release/waap-bench linear
 
+# make soak: one Envoy (--concurrency 1) with the waap filter and examples/crs at saturation
+# (wrk, mixed benign and attack traffic) for SOAK_SECONDS (default 600); fails on RSS growth
+# over 5% after a 60 s warm-up, filter errors in the Envoy log, an attack not denied 403 or a
+# benign request not passed 200. Writes target/soak/result.json (see tests/soak/README.md).
+.PHONY: soak
+soak: build
+	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
+	  tests/soak/soak.sh
+
 clean:
 	$(CARGO) clean
 
