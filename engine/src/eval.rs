@@ -352,9 +352,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         self.tx.get(&name.to_ascii_lowercase()).map(Vec::as_slice)
     }
 
-    /// The JSON body of a denial.
-    pub fn deny_body(&self, rule_ids: &[u32]) -> String {
-        log::deny_body(rule_ids, &self.head.request_id)
+    /// The JSON body of a denial with `status`.
+    pub fn deny_body(&self, status: u16, rule_ids: &[u32]) -> String {
+        log::deny_body_for(status, rule_ids, &self.head.request_id)
     }
 
     fn header(&self, name: &[u8]) -> Option<&[u8]> {

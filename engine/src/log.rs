@@ -71,11 +71,27 @@ pub fn json_escape(s: &str) -> String {
     out
 }
 
-/// The JSON body of a denial.
+/// The JSON body of a 403 denial.
 pub fn deny_body(rule_ids: &[u32], request_id: &str) -> String {
+    deny_body_for(403, rule_ids, request_id)
+}
+
+/// The JSON body of a denial with `status`: `error` names the status (`forbidden` for 403,
+/// `payload_too_large` for 413, ...), the shape is the same for all.
+pub fn deny_body_for(status: u16, rule_ids: &[u32], request_id: &str) -> String {
+    let error = match status {
+        400 => "bad_request",
+        401 => "unauthorized",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        429 => "too_many_requests",
+        503 => "unavailable",
+        _ => "forbidden",
+    };
     let ids: Vec<String> = rule_ids.iter().map(u32::to_string).collect();
     format!(
-        "{{\"error\":\"forbidden\",\"rule_ids\":[{}],\"request_id\":\"{}\"}}",
+        "{{\"error\":\"{error}\",\"rule_ids\":[{}],\"request_id\":\"{}\"}}",
         ids.join(","),
         json_escape(request_id)
     )

@@ -132,8 +132,8 @@ impl WaapHttp {
         let host = ProxyHost;
         host.counter_add("waap.requests.denied", 1);
         let body = match &self.tx {
-            Some(tx) => tx.deny_body(rule_ids),
-            None => waap_engine::log::deny_body(rule_ids, ""),
+            Some(tx) => tx.deny_body(status, rule_ids),
+            None => waap_engine::log::deny_body_for(status, rule_ids, ""),
         };
         if hostcalls::send_http_response(status as u32, vec![("content-type", "application/json")], Some(body.as_bytes()))
             .is_err()
@@ -162,7 +162,17 @@ impl HttpContext for WaapHttp {
             return self.deny(503, &[]);
         };
         host.counter_add("waap.requests.inspected", 1);
-        let mut tx = Transaction::new(engine, request_head());
+        let mut head = request_head();
+        // Envoy's HTTP/1 codec consumes `Transfer-Encoding: chunked` before filters run.
+        // A request with a body still to come and no Content-Length was chunked: say so,
+        // or rules such as CRS 920180 take it for a body-less POST.
+        if !end_of_stream
+            && head.protocol.starts_with("HTTP/1")
+            && !head.headers.iter().any(|(n, _)| n == "content-length" || n == "transfer-encoding")
+        {
+            head.headers.push(("transfer-encoding".into(), b"chunked".to_vec()));
+        }
+        let mut tx = Transaction::new(engine, head);
         let v = tx.on_request_headers(&host);
         self.tx = Some(tx);
         if let Verdict::Deny { .. } = v {
@@ -245,7 +255,7 @@ impl HttpContext for WaapHttp {
             Verdict::Allow => Action::Continue,
             Verdict::Deny { status, rule_ids } => {
                 // Headers may be on the wire already: replace the body we still hold.
-                let msg = tx.deny_body(&rule_ids);
+                let msg = tx.deny_body(status, &rule_ids);
                 let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, msg.as_bytes());
                 host.log(waap_engine::LogLevel::Warn, &format!("waap: response body denied with status {status}"));
                 host.counter_add("waap.responses.denied", 1);

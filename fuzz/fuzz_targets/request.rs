@@ -97,6 +97,6 @@ fuzz_target!(|data: &[u8]| {
             let _ = tx.on_response_body(b"<html><body>ok</body></html>".to_vec(), &host);
         }
         tx.on_log(&host);
-        let _ = tx.deny_body(&[1001]);
+        let _ = tx.deny_body(403, &[1001]);
     });
 });

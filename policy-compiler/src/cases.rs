@@ -105,7 +105,12 @@ impl CaseRequest {
         if !pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
             headers.push(("host".into(), b"localhost".to_vec()));
         }
+        let has_length = pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding"));
         headers.extend(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v.into_bytes())));
+        // As the Envoy driver sends it: a body comes with its Content-Length.
+        if let Some(body) = self.body.as_deref().filter(|b| !b.is_empty() && !has_length) {
+            headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+        }
         Ok(RequestHead {
             method: self.method.clone(),
             uri: self.path.as_bytes().to_vec(),
