@@ -101,7 +101,11 @@ pub struct BundleError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BundleErrorKind {
     /// Fewer bytes than the fixed header or the section table needs.
-    Truncated { needed: u64, len: u64, what: &'static str },
+    Truncated {
+        needed: u64,
+        len: u64,
+        what: &'static str,
+    },
     /// The first 8 bytes are not [`MAGIC`].
     BadMagic,
     /// The endianness mark is not [`ENDIAN_MARK`] little-endian.
@@ -117,7 +121,11 @@ pub enum BundleErrorKind {
     /// The body's CRC-32 does not match the header.
     ChecksumMismatch { expected: u32, actual: u32 },
     /// A section's extent is out of bounds, misaligned or overlaps the table.
-    BadSection { index: usize, kind: String, reason: String },
+    BadSection {
+        index: usize,
+        kind: String,
+        reason: String,
+    },
     /// A required section has a kind this reader does not know.
     UnknownRequiredSection { index: usize, code: u32 },
     /// A section every bundle must have is missing or duplicated.
@@ -216,13 +224,20 @@ impl Meta {
     /// Decodes `key\tvalue\n` lines; `compiler`, `compiler_version` and `revision` are
     /// required.
     pub fn decode(bytes: &[u8]) -> Result<Meta, BundleError> {
-        let text = core::str::from_utf8(bytes)
-            .map_err(|e| err(BundleErrorKind::BadMeta(format!("not UTF-8 at byte {}", e.valid_up_to()))))?;
+        let text = core::str::from_utf8(bytes).map_err(|e| {
+            err(BundleErrorKind::BadMeta(format!(
+                "not UTF-8 at byte {}",
+                e.valid_up_to()
+            )))
+        })?;
         let mut meta = Meta::default();
         let (mut c, mut v, mut r) = (false, false, false);
         for (n, line) in text.lines().enumerate() {
             let Some((k, val)) = line.split_once('\t') else {
-                return Err(err(BundleErrorKind::BadMeta(format!("line {} has no tab", n + 1))));
+                return Err(err(BundleErrorKind::BadMeta(format!(
+                    "line {} has no tab",
+                    n + 1
+                ))));
             };
             match k {
                 "compiler" => (meta.compiler, c) = (val.to_string(), true),
@@ -281,7 +296,11 @@ impl<'a> Bundle<'a> {
         let len = bytes.len() as u64;
         // 1. The fixed header must be there before any field is read.
         if bytes.len() < HEADER_LEN {
-            return Err(err(BundleErrorKind::Truncated { needed: HEADER_LEN as u64, len, what: "header" }));
+            return Err(err(BundleErrorKind::Truncated {
+                needed: HEADER_LEN as u64,
+                len,
+                what: "header",
+            }));
         }
         // 2. Magic, then endianness, then version: a foreign file fails on the first.
         if bytes[..8] != MAGIC {
@@ -304,7 +323,10 @@ impl<'a> Bundle<'a> {
         // 3. Total length: only a buffer of exactly the declared size is hashed.
         let total = u64_at(bytes, 24);
         if total != len {
-            return Err(err(BundleErrorKind::LengthMismatch { header: total, actual: len }));
+            return Err(err(BundleErrorKind::LengthMismatch {
+                header: total,
+                actual: len,
+            }));
         }
         let count = u32_at(bytes, 20);
         if count > MAX_SECTIONS {
@@ -312,7 +334,11 @@ impl<'a> Bundle<'a> {
         }
         let table_end = HEADER_LEN as u64 + count as u64 * SECTION_ENTRY_LEN as u64;
         if table_end > len {
-            return Err(err(BundleErrorKind::Truncated { needed: table_end, len, what: "section table" }));
+            return Err(err(BundleErrorKind::Truncated {
+                needed: table_end,
+                len,
+                what: "section table",
+            }));
         }
         // 4. Checksum over everything but itself, before trusting the table.
         let expected = u32_at(bytes, 32);
@@ -330,7 +356,13 @@ impl<'a> Bundle<'a> {
             let flags = u32_at(bytes, o + 4);
             let offset = u64_at(bytes, o + 8);
             let slen = u64_at(bytes, o + 16);
-            let bad = |reason: String| err(BundleErrorKind::BadSection { index, kind: kind.name(), reason });
+            let bad = |reason: String| {
+                err(BundleErrorKind::BadSection {
+                    index,
+                    kind: kind.name(),
+                    reason,
+                })
+            };
             if let SectionKind::Unknown(code) = kind {
                 if flags & FLAG_REQUIRED != 0 {
                     return Err(err(BundleErrorKind::UnknownRequiredSection { index, code }));
@@ -340,18 +372,32 @@ impl<'a> Bundle<'a> {
                 return Err(bad(format!("offset {offset} is not 8-byte aligned")));
             }
             if offset < prev_end {
-                return Err(bad(format!("offset {offset} overlaps the previous section or table (ends at {prev_end})")));
+                return Err(bad(format!(
+                    "offset {offset} overlaps the previous section or table (ends at {prev_end})"
+                )));
             }
-            let end = offset.checked_add(slen).ok_or_else(|| bad(format!("length {slen} overflows")))?;
+            let end = offset
+                .checked_add(slen)
+                .ok_or_else(|| bad(format!("length {slen} overflows")))?;
             if end > len {
-                return Err(bad(format!("offset {offset} + length {slen} past end (len {len})")));
+                return Err(bad(format!(
+                    "offset {offset} + length {slen} past end (len {len})"
+                )));
             }
             prev_end = end;
-            sections.push(SectionEntry { kind, flags, offset, len: slen });
+            sections.push(SectionEntry {
+                kind,
+                flags,
+                offset,
+                len: slen,
+            });
         }
         // 6. The sections every bundle needs, exactly once.
         let mut meta_bytes = None;
-        for (name, kind) in [("META", SectionKind::Meta), ("PROGRAM", SectionKind::Program)] {
+        for (name, kind) in [
+            ("META", SectionKind::Meta),
+            ("PROGRAM", SectionKind::Program),
+        ] {
             let mut found = sections.iter().filter(|s| s.kind == kind);
             match (found.next(), found.next()) {
                 (Some(s), None) => {
@@ -363,13 +409,20 @@ impl<'a> Bundle<'a> {
             }
         }
         let meta = Meta::decode(meta_bytes.unwrap_or_default())?;
-        Ok(Bundle { bytes, minor, sections, meta })
+        Ok(Bundle {
+            bytes,
+            minor,
+            sections,
+            meta,
+        })
     }
 
     /// The bytes of one section.
     pub fn section_bytes(&self, entry: &SectionEntry) -> &'a [u8] {
         // In bounds: checked by `parse`.
-        self.bytes.get(entry.offset as usize..(entry.offset + entry.len) as usize).unwrap_or_default()
+        self.bytes
+            .get(entry.offset as usize..(entry.offset + entry.len) as usize)
+            .unwrap_or_default()
     }
 
     /// The PROGRAM section's bytes.
@@ -383,7 +436,10 @@ impl<'a> Bundle<'a> {
 
     /// The DFA sections' bytes, in order (DFA number = position in this list).
     pub fn dfas(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.sections.iter().filter(|s| s.kind == SectionKind::Dfa).map(|s| self.section_bytes(s))
+        self.sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Dfa)
+            .map(|s| self.section_bytes(s))
     }
 
     /// The whole buffer.
@@ -408,7 +464,8 @@ impl BundleWriter {
 
     /// Appends a section; `required` sets [`FLAG_REQUIRED`].
     pub fn section(&mut self, kind: SectionKind, required: bool, bytes: Vec<u8>) -> &mut Self {
-        self.sections.push((kind, if required { FLAG_REQUIRED } else { 0 }, bytes));
+        self.sections
+            .push((kind, if required { FLAG_REQUIRED } else { 0 }, bytes));
         self
     }
 
@@ -484,7 +541,10 @@ mod tests {
         for n in 0..b.len() {
             let e = Bundle::parse(&b[..n]).unwrap_err();
             assert!(
-                matches!(e.kind, BundleErrorKind::Truncated { .. } | BundleErrorKind::LengthMismatch { .. }),
+                matches!(
+                    e.kind,
+                    BundleErrorKind::Truncated { .. } | BundleErrorKind::LengthMismatch { .. }
+                ),
                 "len {n}: {e}"
             );
         }
@@ -497,7 +557,10 @@ mod tests {
             for bit in 0..8 {
                 let mut c = b.clone();
                 c[byte] ^= 1 << bit;
-                assert!(Bundle::parse(&c).is_err(), "flip at byte {byte} bit {bit} accepted");
+                assert!(
+                    Bundle::parse(&c).is_err(),
+                    "flip at byte {byte} bit {bit} accepted"
+                );
             }
         }
     }
@@ -507,13 +570,21 @@ mod tests {
         let mut b = sample();
         b[12..14].copy_from_slice(&2u16.to_le_bytes());
         let e = Bundle::parse(&b).unwrap_err();
-        assert_eq!(e.kind, BundleErrorKind::UnsupportedVersion { major: 2, minor: 0 });
+        assert_eq!(
+            e.kind,
+            BundleErrorKind::UnsupportedVersion { major: 2, minor: 0 }
+        );
         assert!(e.to_string().contains("format 2.0"), "{e}");
     }
 
     #[test]
     fn bundle_rejects_unknown_required_section_but_skips_optional() {
-        let meta = Meta { compiler: "t".into(), compiler_version: "0".into(), revision: "r".into(), extra: vec![] };
+        let meta = Meta {
+            compiler: "t".into(),
+            compiler_version: "0".into(),
+            revision: "r".into(),
+            extra: vec![],
+        };
         let mut w = BundleWriter::new();
         w.section(SectionKind::Program, true, vec![]);
         w.section(SectionKind::Unknown(99), false, vec![7]);
@@ -522,12 +593,20 @@ mod tests {
         w.section(SectionKind::Program, true, vec![]);
         w.section(SectionKind::Unknown(99), true, vec![7]);
         let e = Bundle::parse(&w.finish(&meta)).unwrap_err();
-        assert!(matches!(e.kind, BundleErrorKind::UnknownRequiredSection { code: 99, .. }));
+        assert!(matches!(
+            e.kind,
+            BundleErrorKind::UnknownRequiredSection { code: 99, .. }
+        ));
     }
 
     #[test]
     fn bundle_rejects_missing_program_section() {
-        let meta = Meta { compiler: "t".into(), compiler_version: "0".into(), revision: "r".into(), extra: vec![] };
+        let meta = Meta {
+            compiler: "t".into(),
+            compiler_version: "0".into(),
+            revision: "r".into(),
+            extra: vec![],
+        };
         let e = Bundle::parse(&BundleWriter::new().finish(&meta)).unwrap_err();
         assert_eq!(e.kind, BundleErrorKind::MissingSection("PROGRAM"));
     }

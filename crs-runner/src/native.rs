@@ -3,12 +3,12 @@
 //! for phases 3 and 4. Fast, and shows the engine's behaviour without Envoy in between.
 
 use crate::judge::Observed;
-use waap_policy_compiler::rawhttp::{parse_request, ParsedRequest};
 use crate::policy::MARKER_ID;
 use crate::upstream;
 use waap_e2e::echo;
 use waap_engine::host::NativeHost;
 use waap_engine::{Engine, RequestHead, Verdict};
+use waap_policy_compiler::rawhttp::{parse_request, ParsedRequest};
 
 /// The head the filter would build: lower-cased names (Envoy's HTTP/1 codec lower-cases
 /// them), plus the `x-forwarded-proto` and `x-request-id` Envoy adds before the filter.

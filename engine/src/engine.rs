@@ -86,7 +86,9 @@ impl Engine {
         let slice: &[u8] = match &storage {
             Storage::Bytes(b) => b.as_slice(),
             // SAFETY: u64 storage viewed as bytes; `len <= 8 * words.len()`.
-            Storage::Words(w) => unsafe { core::slice::from_raw_parts(w.as_ptr().cast::<u8>(), len) },
+            Storage::Words(w) => unsafe {
+                core::slice::from_raw_parts(w.as_ptr().cast::<u8>(), len)
+            },
         };
         // SAFETY: `slice` points into the heap allocation owned by `storage`, which moves
         // into the returned `Engine` without reallocating and is never mutated. Every
@@ -124,8 +126,16 @@ impl Engine {
             phase_rules[p].push(i as u32);
         }
         validate_references(&program)?;
-        let capture_vms = program.regexes.iter().map(|_| core::cell::RefCell::new(None)).collect();
-        let gates = program.regexes.iter().map(|d| LiteralGate::new(&d.required_literals)).collect();
+        let capture_vms = program
+            .regexes
+            .iter()
+            .map(|_| core::cell::RefCell::new(None))
+            .collect();
+        let gates = program
+            .regexes
+            .iter()
+            .map(|d| LiteralGate::new(&d.required_literals))
+            .collect();
         Ok(Engine {
             matchers,
             literals,
@@ -148,7 +158,12 @@ impl Engine {
                 return built.clone();
             }
         }
-        let built = self.program.regexes.get(i as usize).and_then(|d| CaptureMatcher::build(d).ok()).map(std::rc::Rc::new);
+        let built = self
+            .program
+            .regexes
+            .get(i as usize)
+            .and_then(|d| CaptureMatcher::build(d).ok())
+            .map(std::rc::Rc::new);
         if let Ok(mut slot) = cell.try_borrow_mut() {
             *slot = Some(built.clone());
         }
@@ -201,8 +216,12 @@ fn validate_references(p: &Program) -> Result<(), LoadError> {
         }
         for cond in core::iter::once(&rule.cond).chain(&rule.chain) {
             match cond.operator {
-                Operator::Rx(i) if i >= nre => return Err(bad(format!("regex {i} does not exist"))),
-                Operator::Pm(i) if i >= nlit => return Err(bad(format!("literal set {i} does not exist"))),
+                Operator::Rx(i) if i >= nre => {
+                    return Err(bad(format!("regex {i} does not exist")))
+                }
+                Operator::Pm(i) if i >= nlit => {
+                    return Err(bad(format!("literal set {i} does not exist")))
+                }
                 Operator::ValidateByteRange(ref m) if m.len() != 32 => {
                     return Err(bad("byte range map is not 32 bytes".into()))
                 }

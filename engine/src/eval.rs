@@ -1,10 +1,10 @@
 //! Evaluating a program over one request: phases, rules, chains, actions, verdicts.
 
 use std::borrow::Cow;
-use std::ops::Deref;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
+use std::ops::Deref;
 use std::rc::Rc;
 
 use crate::engine::Engine;
@@ -12,7 +12,8 @@ use crate::host::{Host, LogLevel};
 use crate::log::{self, MatchRecord};
 use crate::operator;
 use crate::program::{
-    Collection, Condition, Ctl, Disruptive, MacroPart, MacroString, Mode, Rule, Selector, SetVarOp, Target,
+    Collection, Condition, Ctl, Disruptive, MacroPart, MacroString, Mode, Rule, Selector, SetVarOp,
+    Target,
 };
 use crate::request::{BodyData, BodyProcessor, HeadData, RequestHead, ResponseData};
 
@@ -42,11 +43,19 @@ struct Val<'a> {
 
 impl<'a> Val<'a> {
     fn keyed(key: &'a [u8], value: &'a [u8]) -> Self {
-        Val { key: Cow::Borrowed(key), value: Cow::Borrowed(value), stable: true }
+        Val {
+            key: Cow::Borrowed(key),
+            value: Cow::Borrowed(value),
+            stable: true,
+        }
     }
     fn scalar(value: Cow<'a, [u8]>) -> Self {
         let stable = matches!(value, Cow::Borrowed(_));
-        Val { key: Cow::Borrowed(b""), value, stable }
+        Val {
+            key: Cow::Borrowed(b""),
+            value,
+            stable,
+        }
     }
     fn name(&self, c: Collection) -> Vec<u8> {
         let cname = collection_name(c).as_bytes();
@@ -227,13 +236,28 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             let status = 413;
             if self.engine.program.mode == Mode::Block {
                 self.denied = Some((status, 0));
-                log::emit_limit(host, &self.head, status, "request body over the inspection limit");
-                return Verdict::Deny { status, rule_ids: vec![] };
+                log::emit_limit(
+                    host,
+                    &self.head,
+                    status,
+                    "request body over the inspection limit",
+                );
+                return Verdict::Deny {
+                    status,
+                    rule_ids: vec![],
+                };
             }
-            log::emit_limit(host, &self.head, status, "request body over the inspection limit (monitor)");
+            log::emit_limit(
+                host,
+                &self.head,
+                status,
+                "request body over the inspection limit (monitor)",
+            );
         }
         let ct = self.header(b"content-type").unwrap_or_default().to_vec();
-        let processor = self.processor_override.unwrap_or_else(|| BodyProcessor::for_content_type(&ct));
+        let processor = self
+            .processor_override
+            .unwrap_or_else(|| BodyProcessor::for_content_type(&ct));
         self.body = Some(BodyData::new(body, truncated, processor, &ct));
         self.run_phase(2, host)
     }
@@ -250,12 +274,20 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         }
         let limit = self.request_body_limit();
         let truncated = body.len() > limit;
-        let inspected = body.get(..limit.min(body.len())).unwrap_or_default().to_vec();
+        let inspected = body
+            .get(..limit.min(body.len()))
+            .unwrap_or_default()
+            .to_vec();
         self.on_request_body(inspected, truncated, host)
     }
 
     /// Phase 3: response headers.
-    pub fn on_response_headers(&mut self, status: u16, headers: Vec<(String, Vec<u8>)>, host: &dyn Host) -> Verdict {
+    pub fn on_response_headers(
+        &mut self,
+        status: u16,
+        headers: Vec<(String, Vec<u8>)>,
+        host: &dyn Host,
+    ) -> Verdict {
         self.resp.status = status;
         self.resp.headers = headers;
         self.run_phase(3, host)
@@ -279,7 +311,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
             .map(|(_, v)| v.to_ascii_lowercase())
             .unwrap_or_default();
-        let mime = ct.split(|&c| c == b';').next().unwrap_or_default().trim_ascii();
+        let mime = ct
+            .split(|&c| c == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
         b.response_mime_types.iter().any(|m| m.as_bytes() == mime)
     }
 
@@ -308,12 +344,24 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             .find(|r| r.id == id)
             .map(|r| r.family.as_str())
             .unwrap_or(if id == 0 { "limits" } else { "waf" });
-        let score = ["blocking_inbound_anomaly_score", "inbound_anomaly_score_pl1", "anomaly_score"]
-            .iter()
-            .find_map(|k| self.tx.get(*k))
-            .map(|v| operator::atoi(v))
-            .unwrap_or(0);
-        let audit = log::Audit { now_nanos: host.now_nanos(), head: &self.head, action, status, rule_ids: &ids, family, score };
+        let score = [
+            "blocking_inbound_anomaly_score",
+            "inbound_anomaly_score_pl1",
+            "anomaly_score",
+        ]
+        .iter()
+        .find_map(|k| self.tx.get(*k))
+        .map(|v| operator::atoi(v))
+        .unwrap_or(0);
+        let audit = log::Audit {
+            now_nanos: host.now_nanos(),
+            head: &self.head,
+            action,
+            status,
+            rule_ids: &ids,
+            family,
+            score,
+        };
         host.log(LogLevel::Warn, &audit.to_json());
     }
 
@@ -370,7 +418,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             return Verdict::Allow;
         }
         if let Some((status, id)) = self.denied {
-            return Verdict::Deny { status, rule_ids: self.deny_ids(id) };
+            return Verdict::Deny {
+                status,
+                rule_ids: self.deny_ids(id),
+            };
         }
         let engine_handle = self.engine.clone();
         let engine: &Engine = &engine_handle;
@@ -386,19 +437,34 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 }
                 skip_to = None;
             }
-            let Some(rule) = engine.program.rules.get(ri as usize) else { continue };
+            let Some(rule) = engine.program.rules.get(ri as usize) else {
+                continue;
+            };
             if self.is_removed(rule) {
                 continue;
             }
             let errors_before = self.errors;
             let matched = self.eval_rule(rule, host);
-            if self.errors > errors_before && engine.program.on_error == crate::program::FailMode::Closed {
+            if self.errors > errors_before
+                && engine.program.on_error == crate::program::FailMode::Closed
+            {
                 // Fail closed: a rule that could not be evaluated denies the request.
                 let status = 503;
-                log::emit_limit(host, &self.head, status, &format!("rule {} could not be evaluated (on_error: fail_closed)", rule.id));
+                log::emit_limit(
+                    host,
+                    &self.head,
+                    status,
+                    &format!(
+                        "rule {} could not be evaluated (on_error: fail_closed)",
+                        rule.id
+                    ),
+                );
                 if engine.program.mode == Mode::Block {
                     self.denied = Some((status, rule.id));
-                    return Verdict::Deny { status, rule_ids: vec![rule.id] };
+                    return Verdict::Deny {
+                        status,
+                        rule_ids: vec![rule.id],
+                    };
                 }
             }
             if !matched {
@@ -420,7 +486,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                     match engine.program.mode {
                         Mode::Block => {
                             self.denied = Some((status, rule.id));
-                            return Verdict::Deny { status, rule_ids: self.deny_ids(rule.id) };
+                            return Verdict::Deny {
+                                status,
+                                rule_ids: self.deny_ids(rule.id),
+                            };
                         }
                         Mode::Monitor => {
                             if self.would_deny.is_none() {
@@ -454,8 +523,13 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     }
 
     fn is_removed(&self, rule: &Rule) -> bool {
-        self.removed_ids.iter().any(|&(a, b)| (a..=b).contains(&rule.id))
-            || self.removed_tags.iter().any(|t| rule.tags.iter().any(|rt| rt == t))
+        self.removed_ids
+            .iter()
+            .any(|&(a, b)| (a..=b).contains(&rule.id))
+            || self
+                .removed_tags
+                .iter()
+                .any(|t| rule.tags.iter().any(|rt| rt == t))
     }
 
     /// Evaluates every link in order. As in ModSecurity v3, a link's captures and `setvar`s
@@ -468,7 +542,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             let (hits, errors) = self.eval_cond(rule, cond);
             self.errors += errors;
             if errors > 0 {
-                host.log(LogLevel::Warn, &format!("waap: rule {}: {errors} regex evaluation errors", rule.id));
+                host.log(
+                    LogLevel::Warn,
+                    &format!("waap: rule {}: {errors} regex evaluation errors", rule.id),
+                );
             }
             if hits.is_empty() {
                 return false;
@@ -480,7 +557,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 if cond.capture {
                     self.capture(cond, &hit.1);
                 }
-                let setvars = if i == 0 { &rule.actions.setvars } else { &cond.setvars };
+                let setvars = if i == 0 {
+                    &rule.actions.setvars
+                } else {
+                    &cond.setvars
+                };
                 for sv in setvars {
                     self.setvar(rule, sv);
                 }
@@ -504,7 +585,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         if cond.negated {
             return;
         }
-        let Some(cm) = self.engine.capture_matcher(i) else { return };
+        let Some(cm) = self.engine.capture_matcher(i) else {
+            return;
+        };
         for (n, g) in cm.captures(value).into_iter().enumerate() {
             match g {
                 Some(g) => {
@@ -563,7 +646,12 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     }
 
     /// Applies `transforms` to a value, through the cache when the value is stable.
-    fn transformed<'v>(&self, val: &'v Val<'_>, transforms: &[crate::transform::Transform], chain: u64) -> Tv<'v> {
+    fn transformed<'v>(
+        &self,
+        val: &'v Val<'_>,
+        transforms: &[crate::transform::Transform],
+        chain: u64,
+    ) -> Tv<'v> {
         if transforms.is_empty() {
             return Tv::B(&val.value);
         }
@@ -625,10 +713,19 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     fn gather<'a>(&'a self, rule: &Rule, t: &'a Target, out: &mut Vec<(Collection, Val<'a>)>) {
         let c = t.collection;
         // Fast path: one TX variable by name.
-        if let (Collection::Tx, Selector::Key(k), false, true) = (c, &t.selector, t.count, t.exclude.is_empty()) {
+        if let (Collection::Tx, Selector::Key(k), false, true) =
+            (c, &t.selector, t.count, t.exclude.is_empty())
+        {
             if self.removed_targets.is_empty() {
                 if let Some(v) = self.tx.get(k.as_str()) {
-                    out.push((c, Val { key: Cow::Borrowed(k.as_bytes()), value: Cow::Borrowed(v), stable: false }));
+                    out.push((
+                        c,
+                        Val {
+                            key: Cow::Borrowed(k.as_bytes()),
+                            value: Cow::Borrowed(v),
+                            stable: false,
+                        },
+                    ));
                 }
                 return;
             }
@@ -649,12 +746,17 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 .collect()
         };
         let keyed = !is_scalar(c);
-        let stable = !matches!(c, Collection::Tx | Collection::MatchedVars | Collection::MatchedVarsNames);
+        let stable = !matches!(
+            c,
+            Collection::Tx | Collection::MatchedVars | Collection::MatchedVarsNames
+        );
         let keep = |key: &[u8]| {
             !keyed
                 || (self.selects_in(&t.selector, key, stable)
                     && !t.exclude.iter().any(|s| self.selects_in(s, key, stable))
-                    && !removed.iter().any(|rt| self.selects_in(&rt.selector, key, stable)))
+                    && !removed
+                        .iter()
+                        .any(|rt| self.selects_in(&rt.selector, key, stable)))
         };
         let start = out.len();
         self.collection(c, &mut |v: Val<'a>| {
@@ -665,7 +767,14 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         if t.count {
             let n = out.len() - start;
             out.truncate(start);
-            out.push((c, Val { key: Cow::Borrowed(b""), value: Cow::Owned(n.to_string().into_bytes()), stable: false }));
+            out.push((
+                c,
+                Val {
+                    key: Cow::Borrowed(b""),
+                    value: Cow::Owned(n.to_string().into_bytes()),
+                    stable: false,
+                },
+            ));
         }
     }
 
@@ -679,17 +788,30 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         match s {
             Selector::All => true,
             Selector::Key(k) => key.eq_ignore_ascii_case(k.as_bytes()),
-            Selector::Regex(i) if !stable_key => {
-                self.engine.matchers.get(*i as usize).and_then(|m| m.is_match(key).ok()).unwrap_or(false)
-            }
+            Selector::Regex(i) if !stable_key => self
+                .engine
+                .matchers
+                .get(*i as usize)
+                .and_then(|m| m.is_match(key).ok())
+                .unwrap_or(false),
             Selector::Regex(i) => {
                 // Keys live in request data that does not change, and CRS asks the same
                 // question (e.g. `!REQUEST_COOKIES:/__utm/`) in a hundred rules: remember it.
                 let k = (*i as usize, key.as_ptr() as usize, key.len() as u64);
-                if let Some(hit) = self.scache.try_borrow().ok().and_then(|c| c.get(&k).copied()) {
+                if let Some(hit) = self
+                    .scache
+                    .try_borrow()
+                    .ok()
+                    .and_then(|c| c.get(&k).copied())
+                {
                     return hit;
                 }
-                let hit = self.engine.matchers.get(*i as usize).and_then(|m| m.is_match(key).ok()).unwrap_or(false);
+                let hit = self
+                    .engine
+                    .matchers
+                    .get(*i as usize)
+                    .and_then(|m| m.is_match(key).ok())
+                    .unwrap_or(false);
                 if let Ok(mut c) = self.scache.try_borrow_mut() {
                     c.insert(k, hit);
                 }
@@ -707,7 +829,12 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         match c {
             Args | ArgsGet | ArgsPost => {
                 if c != ArgsPost {
-                    (self.hd.args_get.iter().map(|(k, v)| Val::keyed(k, v.as_slice()))).for_each(&mut *emit);
+                    (self
+                        .hd
+                        .args_get
+                        .iter()
+                        .map(|(k, v)| Val::keyed(k, v.as_slice())))
+                    .for_each(&mut *emit);
                 }
                 if c != ArgsGet {
                     (post.iter().map(|(k, v)| Val::keyed(k, v.as_slice()))).for_each(&mut *emit);
@@ -715,34 +842,51 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             }
             ArgsNames | ArgsGetNames | ArgsPostNames => {
                 if c != ArgsPostNames {
-                    (self.hd.args_get.iter().map(|(k, _)| Val::keyed(k, k.as_slice()))).for_each(&mut *emit);
+                    (self
+                        .hd
+                        .args_get
+                        .iter()
+                        .map(|(k, _)| Val::keyed(k, k.as_slice())))
+                    .for_each(&mut *emit);
                 }
                 if c != ArgsGetNames {
                     (post.iter().map(|(k, _)| Val::keyed(k, k.as_slice()))).for_each(&mut *emit);
                 }
             }
             ArgsCombinedSize => {
-                let n: usize = self.hd.args_get.iter().chain(post).map(|(k, v)| k.len() + v.len()).sum();
+                let n: usize = self
+                    .hd
+                    .args_get
+                    .iter()
+                    .chain(post)
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum();
                 emit(scalar(Cow::Owned(n.to_string().into_bytes())));
             }
-            RequestCookies => (
-                self.hd.cookies.iter().map(|(k, v)| Val::keyed(k, v.as_slice()))
-            ).for_each(&mut *emit),
-            RequestCookiesNames => (
-                self.hd.cookies.iter().map(|(k, _)| Val::keyed(k, k.as_slice()))
-            ).for_each(&mut *emit),
-            RequestHeaders => (
-                self.head
-                    .headers
-                    .iter()
-                    .map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice()))
-            ).for_each(&mut *emit),
-            RequestHeadersNames => (
-                self.head
-                    .headers
-                    .iter()
-                    .map(|(k, _)| Val::keyed(k.as_bytes(), k.as_bytes()))
-            ).for_each(&mut *emit),
+            RequestCookies => (self
+                .hd
+                .cookies
+                .iter()
+                .map(|(k, v)| Val::keyed(k, v.as_slice())))
+            .for_each(&mut *emit),
+            RequestCookiesNames => (self
+                .hd
+                .cookies
+                .iter()
+                .map(|(k, _)| Val::keyed(k, k.as_slice())))
+            .for_each(&mut *emit),
+            RequestHeaders => (self
+                .head
+                .headers
+                .iter()
+                .map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice())))
+            .for_each(&mut *emit),
+            RequestHeadersNames => (self
+                .head
+                .headers
+                .iter()
+                .map(|(k, _)| Val::keyed(k.as_bytes(), k.as_bytes())))
+            .for_each(&mut *emit),
             RequestFilename => emit(scalar(Cow::Borrowed(&self.hd.filename))),
             RequestBasename => emit(scalar(Cow::Borrowed(&self.hd.basename))),
             RequestUri => emit(scalar(Cow::Borrowed(&self.hd.uri_decoded))),
@@ -770,18 +914,24 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             }
             Xml => {
                 if let Some(b) = body {
-                    (b.xml_texts.iter().map(|v| Val::keyed(b"/*", v.as_slice()))).for_each(&mut *emit);
-                    (b.xml_attrs.iter().map(|v| Val::keyed(b"//@*", v.as_slice()))).for_each(&mut *emit);
+                    (b.xml_texts.iter().map(|v| Val::keyed(b"/*", v.as_slice())))
+                        .for_each(&mut *emit);
+                    (b.xml_attrs
+                        .iter()
+                        .map(|v| Val::keyed(b"//@*", v.as_slice())))
+                    .for_each(&mut *emit);
                 }
             }
             Files => {
                 if let Some(b) = body {
-                    (b.files.iter().map(|(f, n, _)| Val::keyed(f, n.as_slice()))).for_each(&mut *emit);
+                    (b.files.iter().map(|(f, n, _)| Val::keyed(f, n.as_slice())))
+                        .for_each(&mut *emit);
                 }
             }
             FilesNames => {
                 if let Some(b) = body {
-                    (b.files.iter().map(|(f, _, _)| Val::keyed(f, f.as_slice()))).for_each(&mut *emit);
+                    (b.files.iter().map(|(f, _, _)| Val::keyed(f, f.as_slice())))
+                        .for_each(&mut *emit);
                 }
             }
             FilesCombinedSize => {
@@ -790,40 +940,55 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             }
             MultipartPartHeaders => {
                 if let Some(b) = body {
-                    (
-                        b.part_headers
-                            .iter()
-                            .map(|(k, v)| Val::keyed(k, v.as_slice()))
-                    ).for_each(&mut *emit);
+                    (b.part_headers
+                        .iter()
+                        .map(|(k, v)| Val::keyed(k, v.as_slice())))
+                    .for_each(&mut *emit);
                 }
             }
             ReqbodyProcessor => {
                 let p = body
                     .map(|b| b.processor)
                     .or(self.processor_override)
-                    .unwrap_or_else(|| BodyProcessor::for_content_type(self.header(b"content-type").unwrap_or_default()));
+                    .unwrap_or_else(|| {
+                        BodyProcessor::for_content_type(
+                            self.header(b"content-type").unwrap_or_default(),
+                        )
+                    });
                 emit(scalar(Cow::Borrowed(p.name().as_bytes())));
             }
             ReqbodyError => {
                 let e = body.is_some_and(|b| b.error);
                 emit(scalar(Cow::Borrowed(if e { b"1" } else { b"0" })));
             }
-            ResponseHeaders => (
-                self.resp
-                    .headers
-                    .iter()
-                    .map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice()))
-            ).for_each(&mut *emit),
+            ResponseHeaders => (self
+                .resp
+                .headers
+                .iter()
+                .map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice())))
+            .for_each(&mut *emit),
             ResponseBody => emit(scalar(Cow::Borrowed(&self.resp.body))),
-            ResponseStatus => emit(scalar(Cow::Owned(self.resp.status.to_string().into_bytes()))),
+            ResponseStatus => emit(scalar(Cow::Owned(
+                self.resp.status.to_string().into_bytes(),
+            ))),
             RemoteAddr => emit(scalar(Cow::Borrowed(self.head.remote_addr.as_bytes()))),
-            Tx => (self.tx.iter().map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice()))).for_each(&mut *emit),
+            Tx => (self
+                .tx
+                .iter()
+                .map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice())))
+            .for_each(&mut *emit),
             MatchedVar => emit(scalar(Cow::Borrowed(&self.matched_var.1))),
             MatchedVarName => emit(scalar(Cow::Borrowed(&self.matched_var.0))),
-            MatchedVars => (self.matched_vars.iter().map(|(k, v)| Val::keyed(k, v.as_slice()))).for_each(&mut *emit),
-            MatchedVarsNames => (
-                self.matched_vars.iter().map(|(k, _)| Val::keyed(k, k.as_slice()))
-            ).for_each(&mut *emit),
+            MatchedVars => (self
+                .matched_vars
+                .iter()
+                .map(|(k, v)| Val::keyed(k, v.as_slice())))
+            .for_each(&mut *emit),
+            MatchedVarsNames => (self
+                .matched_vars
+                .iter()
+                .map(|(k, _)| Val::keyed(k, k.as_slice())))
+            .for_each(&mut *emit),
             UniqueId => emit(scalar(Cow::Borrowed(self.head.request_id.as_bytes()))),
             Rule | Env => {}
         }
@@ -847,9 +1012,12 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                                     out.extend_from_slice(&self.expand(msg, None));
                                 }
                             }
-                            Some("severity") => {
-                                out.extend_from_slice(r.severity.map(|s| s.to_string()).unwrap_or_default().as_bytes())
-                            }
+                            Some("severity") => out.extend_from_slice(
+                                r.severity
+                                    .map(|s| s.to_string())
+                                    .unwrap_or_default()
+                                    .as_bytes(),
+                            ),
                             _ => {}
                         }
                     }
@@ -893,7 +1061,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             SetVarOp::Add | SetVarOp::Sub => {
                 let old = self.tx.get(&name).map(|v| operator::atoi(v)).unwrap_or(0);
                 let d = operator::atoi(&value);
-                let new = if sv.op == SetVarOp::Add { old.saturating_add(d) } else { old.saturating_sub(d) };
+                let new = if sv.op == SetVarOp::Add {
+                    old.saturating_add(d)
+                } else {
+                    old.saturating_sub(d)
+                };
                 self.tx.insert(name, new.to_string().into_bytes());
             }
             SetVarOp::Delete => {
@@ -906,8 +1078,12 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         match ctl {
             Ctl::RuleRemoveById(a, b) => self.removed_ids.push((*a, *b)),
             Ctl::RuleRemoveByTag(t) => self.removed_tags.push(t.clone()),
-            Ctl::RuleRemoveTargetById(id, t) => self.removed_targets.push((RuleRef::Id(*id), t.clone())),
-            Ctl::RuleRemoveTargetByTag(tag, t) => self.removed_targets.push((RuleRef::Tag(tag.clone()), t.clone())),
+            Ctl::RuleRemoveTargetById(id, t) => {
+                self.removed_targets.push((RuleRef::Id(*id), t.clone()))
+            }
+            Ctl::RuleRemoveTargetByTag(tag, t) => self
+                .removed_targets
+                .push((RuleRef::Tag(tag.clone()), t.clone())),
             Ctl::RequestBodyProcessor(p) => self.processor_override = BodyProcessor::from_name(p),
             Ctl::ForceRequestBodyVariable(on) => self.force_body_var = *on,
             Ctl::AuditEngine(_) => {}
@@ -915,15 +1091,24 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     }
 
     fn record(&self, rule: &Rule, disruptive: bool) -> MatchRecord {
-        let msg = rule.msg.as_ref().map(|m| String::from_utf8_lossy(&self.expand(m, Some(rule))).into_owned());
-        let logdata = rule.logdata.as_ref().map(|m| self.expand(m, Some(rule)).into_owned());
+        let msg = rule
+            .msg
+            .as_ref()
+            .map(|m| String::from_utf8_lossy(&self.expand(m, Some(rule))).into_owned());
+        let logdata = rule
+            .logdata
+            .as_ref()
+            .map(|m| self.expand(m, Some(rule)).into_owned());
         MatchRecord {
             rule_id: rule.id,
             phase: rule.phase,
             family: rule.family.clone(),
             msg: msg.unwrap_or_default(),
             var: String::from_utf8_lossy(&self.matched_var.0).into_owned(),
-            data: log::mask(&self.matched_var.0, logdata.as_deref().unwrap_or(&self.matched_var.1)),
+            data: log::mask(
+                &self.matched_var.0,
+                logdata.as_deref().unwrap_or(&self.matched_var.1),
+            ),
             value: log::mask(&self.matched_var.0, &self.matched_var.1),
             severity: rule.severity,
             disruptive,
@@ -941,7 +1126,9 @@ fn key_of(name: &[u8]) -> &[u8] {
 }
 
 fn chain_hash(ts: &[crate::transform::Transform]) -> u64 {
-    ts.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, t| (h ^ (*t as u64 + 1)).wrapping_mul(0x0000_0100_0000_01b3))
+    ts.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, t| {
+        (h ^ (*t as u64 + 1)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The SecLang name of a collection.

@@ -73,6 +73,10 @@ impl Host for NativeHost {
     }
 
     fn counter_add(&self, name: &str, delta: u64) {
-        *self.counters.borrow_mut().entry(name.to_string()).or_insert(0) += delta;
+        *self
+            .counters
+            .borrow_mut()
+            .entry(name.to_string())
+            .or_insert(0) += delta;
     }
 }

@@ -32,7 +32,17 @@ pub struct MatchRecord {
 pub const MAX_LOGGED_DATA: usize = 64;
 
 /// Variable names whose values are never logged.
-const SECRET_NAMES: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "password", "passwd", "token", "secret"];
+const SECRET_NAMES: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "password",
+    "passwd",
+    "token",
+    "secret",
+];
 
 /// Truncates `value` to [`MAX_LOGGED_DATA`] bytes with non-printable bytes escaped, and
 /// masks it entirely when the variable name looks like a credential.
@@ -119,7 +129,14 @@ pub fn emit_match(host: &dyn Host, head: &RequestHead, m: &MatchRecord, mode: Mo
         json_escape(&m.data),
         m.severity.map(|s| format!(",\"severity\":{s}")).unwrap_or_default(),
     );
-    host.log(if m.disruptive { LogLevel::Warn } else { LogLevel::Info }, &line);
+    host.log(
+        if m.disruptive {
+            LogLevel::Warn
+        } else {
+            LogLevel::Info
+        },
+        &line,
+    );
 }
 
 /// Logs a limit-based denial (no rule).
@@ -140,7 +157,10 @@ mod tests {
 
     #[test]
     fn mask_hides_credentials_and_truncates() {
-        assert_eq!(mask(b"REQUEST_HEADERS:Authorization", b"Bearer abc"), "****(10 bytes)");
+        assert_eq!(
+            mask(b"REQUEST_HEADERS:Authorization", b"Bearer abc"),
+            "****(10 bytes)"
+        );
         let long = vec![b'a'; 100];
         let m = mask(b"ARGS:q", &long);
         assert!(m.ends_with("...") && m.len() == MAX_LOGGED_DATA + 3);
@@ -149,7 +169,10 @@ mod tests {
 
     #[test]
     fn deny_body_is_json() {
-        assert_eq!(deny_body(&[1, 2], "r\"1"), r#"{"error":"forbidden","rule_ids":[1,2],"request_id":"r\"1"}"#);
+        assert_eq!(
+            deny_body(&[1, 2], "r\"1"),
+            r#"{"error":"forbidden","rule_ids":[1,2],"request_id":"r\"1"}"#
+        );
     }
 }
 
@@ -223,7 +246,10 @@ mod audit_tests {
     #[test]
     fn rfc3339_formats_known_instants() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_758_406_362_000_000), "2026-11-27T05:46:46.362Z");
+        assert_eq!(
+            rfc3339(1_795_758_406_362_000_000),
+            "2026-11-27T05:46:46.362Z"
+        );
         assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
     }
 
@@ -237,9 +263,20 @@ mod audit_tests {
             remote_addr: "10.0.0.1".into(),
             ..RequestHead::default()
         };
-        let a = Audit { now_nanos: 0, head: &head, action: "deny", status: 403, rule_ids: &[949110, 941100], family: "crs", score: 10 };
+        let a = Audit {
+            now_nanos: 0,
+            head: &head,
+            action: "deny",
+            status: 403,
+            rule_ids: &[949110, 941100],
+            family: "crs",
+            score: 10,
+        };
         let j = a.to_json();
-        assert!(j.contains("\"rule_ids\":[949110,941100]") && j.contains("\"score\":10"), "{j}");
+        assert!(
+            j.contains("\"rule_ids\":[949110,941100]") && j.contains("\"score\":10"),
+            "{j}"
+        );
         assert!(!j.contains("secret-token"));
     }
 }

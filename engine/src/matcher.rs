@@ -38,14 +38,19 @@ impl core::fmt::Display for MatcherError {
 
 impl<'b> Matcher<'b> {
     /// Builds the matcher for `def`, using `dfas[i]` for a precompiled DFA.
-    pub fn build(index: usize, def: &RegexDef, dfas: &[&'b [u8]]) -> Result<Matcher<'b>, MatcherError> {
+    pub fn build(
+        index: usize,
+        def: &RegexDef,
+        dfas: &[&'b [u8]],
+    ) -> Result<Matcher<'b>, MatcherError> {
         if let Some(d) = def.dfa {
-            let bytes = dfas
-                .get(d as usize)
-                .ok_or_else(|| MatcherError(format!("regex #{index}: DFA section {d} does not exist")))?;
+            let bytes = dfas.get(d as usize).ok_or_else(|| {
+                MatcherError(format!("regex #{index}: DFA section {d} does not exist"))
+            })?;
             if (bytes.as_ptr() as usize).is_multiple_of(4) {
-                let (dfa, _) = dense::DFA::from_bytes(bytes)
-                    .map_err(|e| MatcherError(format!("regex #{index}: DFA section {d} is invalid: {e}")))?;
+                let (dfa, _) = dense::DFA::from_bytes(bytes).map_err(|e| {
+                    MatcherError(format!("regex #{index}: DFA section {d} is invalid: {e}"))
+                })?;
                 return Ok(Matcher::Dense(dfa));
             }
             // Misaligned buffer: copy into u32 storage, then validate the copy.
@@ -56,15 +61,22 @@ impl<'b> Matcher<'b> {
                 *w = u32::from_ne_bytes(a);
             }
             let view: &[u8] = words_as_bytes(&words, bytes.len());
-            let (dfa, _) = dense::DFA::from_bytes(view)
-                .map_err(|e| MatcherError(format!("regex #{index}: DFA section {d} is invalid: {e}")))?;
+            let (dfa, _) = dense::DFA::from_bytes(view).map_err(|e| {
+                MatcherError(format!("regex #{index}: DFA section {d} is invalid: {e}"))
+            })?;
             return Ok(Matcher::DenseOwned(dfa.to_owned()));
         }
         let dfa = hybrid::dfa::DFA::builder()
             .syntax(syntax_config(def))
-            .configure(hybrid::dfa::Config::new().cache_capacity(LAZY_CACHE_BYTES).skip_cache_capacity_check(true))
+            .configure(
+                hybrid::dfa::Config::new()
+                    .cache_capacity(LAZY_CACHE_BYTES)
+                    .skip_cache_capacity_check(true),
+            )
             .build(&def.pattern)
-            .map_err(|e| MatcherError(format!("regex #{index} {:?}: {e}", truncate(&def.pattern))))?;
+            .map_err(|e| {
+                MatcherError(format!("regex #{index} {:?}: {e}", truncate(&def.pattern)))
+            })?;
         let cache = dfa.create_cache();
         Ok(Matcher::Lazy(Box::new(dfa), RefCell::new(cache)))
     }
@@ -91,7 +103,9 @@ impl<'b> Matcher<'b> {
         match self {
             Matcher::Dense(_) => 0,
             Matcher::DenseOwned(d) => d.memory_usage(),
-            Matcher::Lazy(d, c) => d.memory_usage() + c.try_borrow().map(|c| c.memory_usage()).unwrap_or(0),
+            Matcher::Lazy(d, c) => {
+                d.memory_usage() + c.try_borrow().map(|c| c.memory_usage()).unwrap_or(0)
+            }
         }
     }
 }
@@ -129,7 +143,12 @@ pub struct LiteralMatcher {
 impl LiteralMatcher {
     /// Builds the automaton (aho-corasick does not serialize, so this runs at load).
     pub fn build(index: usize, set: &LiteralSet) -> Result<LiteralMatcher, MatcherError> {
-        let lits: Vec<&[u8]> = set.literals.iter().map(Vec::as_slice).filter(|l| !l.is_empty()).collect();
+        let lits: Vec<&[u8]> = set
+            .literals
+            .iter()
+            .map(Vec::as_slice)
+            .filter(|l| !l.is_empty())
+            .collect();
         if lits.is_empty() {
             return Ok(LiteralMatcher { ac: None });
         }
@@ -138,7 +157,11 @@ impl LiteralMatcher {
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&lits)
-            .or_else(|_| AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&lits))
+            .or_else(|_| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .build(&lits)
+            })
             .map_err(|e| MatcherError(format!("literal set #{index}: {e}")))?;
         Ok(LiteralMatcher { ac: Some(ac) })
     }
@@ -171,7 +194,9 @@ impl CaptureMatcher {
         let vm = regex_automata::nfa::thompson::pikevm::PikeVM::builder()
             .syntax(syntax_config(def))
             .build(&def.pattern)
-            .map_err(|e| MatcherError(format!("capture regex {:?}: {e}", truncate(&def.pattern))))?;
+            .map_err(|e| {
+                MatcherError(format!("capture regex {:?}: {e}", truncate(&def.pattern)))
+            })?;
         let cache = RefCell::new(vm.create_cache());
         Ok(CaptureMatcher { vm, cache })
     }
@@ -179,14 +204,20 @@ impl CaptureMatcher {
     /// Groups 0..=9 of the leftmost-first match in `hay` (`None` for groups that did not
     /// take part), or an empty list when there is no match.
     pub fn captures(&self, hay: &[u8]) -> Vec<Option<Vec<u8>>> {
-        let Ok(mut cache) = self.cache.try_borrow_mut() else { return Vec::new() };
+        let Ok(mut cache) = self.cache.try_borrow_mut() else {
+            return Vec::new();
+        };
         let mut caps = self.vm.create_captures();
         self.vm.search(&mut cache, &Input::new(hay), &mut caps);
         if !caps.is_match() {
             return Vec::new();
         }
         (0..caps.group_len().min(MAX_CAPTURES))
-            .map(|i| caps.get_group(i).and_then(|s| hay.get(s.start..s.end)).map(<[u8]>::to_vec))
+            .map(|i| {
+                caps.get_group(i)
+                    .and_then(|s| hay.get(s.start..s.end))
+                    .map(<[u8]>::to_vec)
+            })
             .collect()
     }
 }
@@ -208,7 +239,9 @@ pub const GATE_MAX_VALUE: usize = 1024;
 pub const GATE_MIN_VALUE: usize = 64;
 
 fn pair_bit(a: u8, b: u8) -> usize {
-    let h = (a.to_ascii_lowercase() as u32).wrapping_mul(31).wrapping_add(b.to_ascii_lowercase() as u32);
+    let h = (a.to_ascii_lowercase() as u32)
+        .wrapping_mul(31)
+        .wrapping_add(b.to_ascii_lowercase() as u32);
     (h.wrapping_mul(0x9E37_79B1) >> 24) as usize
 }
 
@@ -232,12 +265,16 @@ impl LiteralGate {
         if literals.is_empty() || literals.iter().any(|l| l.len() < 2) {
             return None;
         }
-        Some(LiteralGate { masks: literals.iter().map(|l| pair_signature(l)).collect() })
+        Some(LiteralGate {
+            masks: literals.iter().map(|l| pair_signature(l)).collect(),
+        })
     }
 
     /// Whether a value with signature `sig` may contain one of the literals.
     pub fn may_match(&self, sig: &[u64; 4]) -> bool {
-        self.masks.iter().any(|m| m.iter().zip(sig).all(|(m, s)| m & !s == 0))
+        self.masks
+            .iter()
+            .any(|m| m.iter().zip(sig).all(|(m, s)| m & !s == 0))
     }
 }
 

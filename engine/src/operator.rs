@@ -6,13 +6,19 @@ use crate::eval::Transaction;
 use crate::program::{IpNet, Operator};
 
 /// Runs `op` on `value`. `Err` means the matcher failed (counted, treated as no match).
-pub(crate) fn run<E: core::ops::Deref<Target = crate::Engine> + Clone>(tx: &Transaction<E>, op: &Operator, value: &[u8]) -> Result<bool, ()> {
+pub(crate) fn run<E: core::ops::Deref<Target = crate::Engine> + Clone>(
+    tx: &Transaction<E>,
+    op: &Operator,
+    value: &[u8],
+) -> Result<bool, ()> {
     let engine = tx.engine();
     Ok(match op {
         Operator::Rx(i) => {
             if let Some(Some(gate)) = engine.gates.get(*i as usize) {
-                if (crate::matcher::GATE_MIN_VALUE..=crate::matcher::GATE_MAX_VALUE).contains(&value.len())
-                    && !gate.may_match(&crate::matcher::pair_signature(value)) {
+                if (crate::matcher::GATE_MIN_VALUE..=crate::matcher::GATE_MAX_VALUE)
+                    .contains(&value.len())
+                    && !gate.may_match(&crate::matcher::pair_signature(value))
+                {
                     return Ok(false);
                 }
             }
@@ -36,7 +42,9 @@ pub(crate) fn run<E: core::ops::Deref<Target = crate::Engine> + Clone>(tx: &Tran
         Operator::Lt(a) => atoi(value) < atoi(&tx.expand(a, None)),
         Operator::Le(a) => atoi(value) <= atoi(&tx.expand(a, None)),
         Operator::ValidateByteRange(map) => value.iter().any(|&b| {
-            let allowed = map.get((b / 8) as usize).is_some_and(|m| m & (1 << (b % 8)) != 0);
+            let allowed = map
+                .get((b / 8) as usize)
+                .is_some_and(|m| m & (1 << (b % 8)) != 0);
             !allowed
         }),
         Operator::ValidateUrlEncoding => invalid_url_encoding(value),
@@ -79,7 +87,8 @@ fn invalid_url_encoding(v: &[u8]) -> bool {
     let mut i = 0;
     while let Some(&b) = v.get(i) {
         if b == b'%' {
-            let ok = v.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && v.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            let ok = v.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && v.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
             if !ok {
                 return true;
             }
@@ -92,8 +101,12 @@ fn invalid_url_encoding(v: &[u8]) -> bool {
 }
 
 fn ip_match(value: &[u8], nets: &[IpNet]) -> bool {
-    let Ok(s) = core::str::from_utf8(value) else { return false };
-    let Ok(ip) = s.trim().parse::<IpAddr>() else { return false };
+    let Ok(s) = core::str::from_utf8(value) else {
+        return false;
+    };
+    let Ok(ip) = s.trim().parse::<IpAddr>() else {
+        return false;
+    };
     let addr = match ip {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
         IpAddr::V6(v6) => v6.octets(),
@@ -111,7 +124,9 @@ fn prefix_eq(a: &[u8; 16], b: &[u8; 16], prefix: u8) -> bool {
         return true;
     }
     let mask = 0xffu8 << (8 - rem);
-    a.get(full).zip(b.get(full)).is_some_and(|(x, y)| x & mask == y & mask)
+    a.get(full)
+        .zip(b.get(full))
+        .is_some_and(|(x, y)| x & mask == y & mask)
 }
 
 #[cfg(test)]
@@ -140,7 +155,10 @@ mod tests {
         addr[10] = 0xff;
         addr[11] = 0xff;
         addr[12] = 10;
-        let net = IpNet { addr, prefix: 96 + 8 };
+        let net = IpNet {
+            addr,
+            prefix: 96 + 8,
+        };
         assert!(ip_match(b"10.1.2.3", &[net]));
         assert!(!ip_match(b"11.1.2.3", &[net]));
         assert!(!ip_match(b"nonsense", &[net]));

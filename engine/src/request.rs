@@ -125,7 +125,16 @@ impl HeadData {
                 cookies.extend(glue::cookies(value));
             }
         }
-        HeadData { path_raw, query, uri_decoded, filename, basename, request_line, args_get, cookies }
+        HeadData {
+            path_raw,
+            query,
+            uri_decoded,
+            filename,
+            basename,
+            request_line,
+            args_get,
+            cookies,
+        }
     }
 }
 
@@ -156,8 +165,17 @@ pub struct BodyData {
 
 impl BodyData {
     /// Runs `processor` over `raw`.
-    pub fn new(raw: Vec<u8>, truncated: bool, processor: BodyProcessor, content_type: &[u8]) -> BodyData {
-        let mut d = BodyData { truncated, processor, ..BodyData::default() };
+    pub fn new(
+        raw: Vec<u8>,
+        truncated: bool,
+        processor: BodyProcessor,
+        content_type: &[u8],
+    ) -> BodyData {
+        let mut d = BodyData {
+            truncated,
+            processor,
+            ..BodyData::default()
+        };
         match processor {
             BodyProcessor::UrlEncoded => d.args_post = parse::parse_urlencoded(&raw),
             BodyProcessor::Json => match glue::json(&raw) {
@@ -217,7 +235,10 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while let Some(&b) = input.get(i) {
         if b == b'%' {
-            if let (Some(h), Some(l)) = (input.get(i + 1).and_then(|&c| hexval(c)), input.get(i + 2).and_then(|&c| hexval(c))) {
+            if let (Some(h), Some(l)) = (
+                input.get(i + 1).and_then(|&c| hexval(c)),
+                input.get(i + 2).and_then(|&c| hexval(c)),
+            ) {
                 out.push(h << 4 | l);
                 i += 3;
                 continue;
@@ -260,7 +281,11 @@ mod glue {
         let m = parse::parse_multipart(ct, raw, &parse::MultipartLimits::default());
         Multipart {
             args: m.args,
-            files: m.files.into_iter().map(|f| (f.field_name, f.filename, f.size)).collect(),
+            files: m
+                .files
+                .into_iter()
+                .map(|f| (f.field_name, f.filename, f.size))
+                .collect(),
             part_headers: m.part_headers,
             error: m.error.map(|e| format!("multipart: {e}")),
         }
@@ -270,7 +295,11 @@ mod glue {
     /// ModSecurity); `XML://@*` the attribute values.
     pub fn xml(raw: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Option<String>) {
         let x = parse::parse_xml(raw, &parse::XmlLimits::default());
-        let texts = if x.root_text.is_empty() { Vec::new() } else { vec![x.root_text] };
+        let texts = if x.root_text.is_empty() {
+            Vec::new()
+        } else {
+            vec![x.root_text]
+        };
         (texts, x.attr_values, x.error.map(|e| format!("XML: {e}")))
     }
 }

@@ -40,7 +40,10 @@ impl RootContext for WaapRoot {
                 return false;
             }
             Err(e) => {
-                host.log(waap_engine::LogLevel::Error, &format!("waap: cannot read plugin configuration: {e:?}"));
+                host.log(
+                    waap_engine::LogLevel::Error,
+                    &format!("waap: cannot read plugin configuration: {e:?}"),
+                );
                 host.counter_add("waap.bundle.load_failures", 1);
                 return false;
             }
@@ -51,14 +54,21 @@ impl RootContext for WaapRoot {
                 let us = host.now_nanos().saturating_sub(start) / 1000;
                 host.log(
                     waap_engine::LogLevel::Info,
-                    &format!("waap: bundle loaded in {us} us: {} filter={}", engine.summary(), env!("CARGO_PKG_VERSION")),
+                    &format!(
+                        "waap: bundle loaded in {us} us: {} filter={}",
+                        engine.summary(),
+                        env!("CARGO_PKG_VERSION")
+                    ),
                 );
                 host.counter_add("waap.bundle.loads", 1);
                 self.engine = Some(Rc::new(engine));
                 true
             }
             Err(e) => {
-                host.log(waap_engine::LogLevel::Error, &format!("waap: bundle rejected, keeping the previous configuration: {e}"));
+                host.log(
+                    waap_engine::LogLevel::Error,
+                    &format!("waap: bundle rejected, keeping the previous configuration: {e}"),
+                );
                 host.counter_add("waap.bundle.load_failures", 1);
                 false
             }
@@ -66,7 +76,12 @@ impl RootContext for WaapRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(WaapHttp { engine: self.engine.clone(), tx: None, request_done: false, response_buffering: false }))
+        Some(Box::new(WaapHttp {
+            engine: self.engine.clone(),
+            tx: None,
+            request_done: false,
+            response_buffering: false,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -122,7 +137,9 @@ fn request_head() -> RequestHead {
         }
     }
     head.protocol = property(&["request", "protocol"]).unwrap_or_else(|| "HTTP/1.1".into());
-    head.remote_addr = property(&["source", "address"]).map(|a| strip_port(&a)).unwrap_or_default();
+    head.remote_addr = property(&["source", "address"])
+        .map(|a| strip_port(&a))
+        .unwrap_or_default();
     head
 }
 
@@ -135,10 +152,17 @@ impl WaapHttp {
             Some(tx) => tx.deny_body(status, rule_ids),
             None => waap_engine::log::deny_body_for(status, rule_ids, ""),
         };
-        if hostcalls::send_http_response(status as u32, vec![("content-type", "application/json")], Some(body.as_bytes()))
-            .is_err()
+        if hostcalls::send_http_response(
+            status as u32,
+            vec![("content-type", "application/json")],
+            Some(body.as_bytes()),
+        )
+        .is_err()
         {
-            host.log(waap_engine::LogLevel::Error, "waap: could not send the deny response; resetting the stream");
+            host.log(
+                waap_engine::LogLevel::Error,
+                "waap: could not send the deny response; resetting the stream",
+            );
             let _ = hostcalls::reset_http_request();
         }
         Action::Pause
@@ -158,7 +182,10 @@ impl HttpContext for WaapHttp {
         let Some(engine) = self.engine.clone() else {
             // No bundle in this VM (cannot happen after a successful on_configure): fail
             // closed, since an unconfigured WAF must not silently pass traffic.
-            host.log(waap_engine::LogLevel::Error, "waap: no engine loaded; denying");
+            host.log(
+                waap_engine::LogLevel::Error,
+                "waap: no engine loaded; denying",
+            );
             return self.deny(503, &[]);
         };
         host.counter_add("waap.requests.inspected", 1);
@@ -168,9 +195,13 @@ impl HttpContext for WaapHttp {
         // or rules such as CRS 920180 take it for a body-less POST.
         if !end_of_stream
             && head.protocol.starts_with("HTTP/1")
-            && !head.headers.iter().any(|(n, _)| n == "content-length" || n == "transfer-encoding")
+            && !head
+                .headers
+                .iter()
+                .any(|(n, _)| n == "content-length" || n == "transfer-encoding")
         {
-            head.headers.push(("transfer-encoding".into(), b"chunked".to_vec()));
+            head.headers
+                .push(("transfer-encoding".into(), b"chunked".to_vec()));
         }
         let mut tx = Transaction::new(engine, head);
         let v = tx.on_request_headers(&host);
@@ -196,7 +227,9 @@ impl HttpContext for WaapHttp {
             return Action::Continue;
         }
         let host = ProxyHost;
-        let Some(tx) = self.tx.as_mut() else { return Action::Continue };
+        let Some(tx) = self.tx.as_mut() else {
+            return Action::Continue;
+        };
         let limit = tx.request_body_limit();
         if !end_of_stream && body_size <= limit {
             return Action::Pause;
@@ -213,7 +246,9 @@ impl HttpContext for WaapHttp {
 
     fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
         let host = ProxyHost;
-        let Some(tx) = self.tx.as_mut() else { return Action::Continue };
+        let Some(tx) = self.tx.as_mut() else {
+            return Action::Continue;
+        };
         if tx.is_denied() {
             return Action::Continue;
         }
@@ -241,7 +276,9 @@ impl HttpContext for WaapHttp {
             return Action::Continue;
         }
         let host = ProxyHost;
-        let Some(tx) = self.tx.as_mut() else { return Action::Continue };
+        let Some(tx) = self.tx.as_mut() else {
+            return Action::Continue;
+        };
         let limit = tx.engine_response_limit();
         if !end_of_stream && body_size <= limit {
             return Action::Pause;
@@ -256,8 +293,16 @@ impl HttpContext for WaapHttp {
             Verdict::Deny { status, rule_ids } => {
                 // Headers may be on the wire already: replace the body we still hold.
                 let msg = tx.deny_body(status, &rule_ids);
-                let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, msg.as_bytes());
-                host.log(waap_engine::LogLevel::Warn, &format!("waap: response body denied with status {status}"));
+                let _ = hostcalls::set_buffer(
+                    BufferType::HttpResponseBody,
+                    0,
+                    body_size,
+                    msg.as_bytes(),
+                );
+                host.log(
+                    waap_engine::LogLevel::Warn,
+                    &format!("waap: response body denied with status {status}"),
+                );
                 host.counter_add("waap.responses.denied", 1);
                 Action::Continue
             }

@@ -64,13 +64,25 @@ pub fn required_literals(def: &waap_engine::program::RegexDef) -> Vec<Vec<u8>> {
         return Vec::new();
     };
     let mut ex = Extractor::new();
-    ex.kind(ExtractKind::Prefix).limit_class(8).limit_repeat(4).limit_literal_len(8).limit_total(512);
+    ex.kind(ExtractKind::Prefix)
+        .limit_class(8)
+        .limit_repeat(4)
+        .limit_literal_len(8)
+        .limit_total(512);
     let seq = ex.extract(&hir);
-    let Some(lits) = seq.literals() else { return Vec::new() };
-    let mut out: Vec<Vec<u8>> = lits.iter().map(|l| l.as_bytes().to_ascii_lowercase()).collect();
+    let Some(lits) = seq.literals() else {
+        return Vec::new();
+    };
+    let mut out: Vec<Vec<u8>> = lits
+        .iter()
+        .map(|l| l.as_bytes().to_ascii_lowercase())
+        .collect();
     out.sort();
     out.dedup();
-    if out.is_empty() || out.len() > MAX_PREFILTER_LITERALS || out.iter().any(|l| l.len() < MIN_PREFILTER_LITERAL) {
+    if out.is_empty()
+        || out.len() > MAX_PREFILTER_LITERALS
+        || out.iter().any(|l| l.len() < MIN_PREFILTER_LITERAL)
+    {
         return Vec::new();
     }
     out
@@ -82,7 +94,11 @@ pub const MIN_PREFILTER_LITERAL: usize = 3;
 pub const MAX_PREFILTER_LITERALS: usize = 64;
 
 /// Builds DFAs for every regex (fills `dfa`), then lays out the bundle.
-pub fn emit(program: &mut Program, opts: &BackendOptions, meta: &Meta) -> Result<(Vec<u8>, BackendStats), String> {
+pub fn emit(
+    program: &mut Program,
+    opts: &BackendOptions,
+    meta: &Meta,
+) -> Result<(Vec<u8>, BackendStats), String> {
     let start = Instant::now();
     let mut stats = BackendStats::default();
     let mut dfa_sections: Vec<Vec<u8>> = Vec::new();
@@ -104,7 +120,9 @@ pub fn emit(program: &mut Program, opts: &BackendOptions, meta: &Meta) -> Result
                 }
                 def.dfa = None;
                 stats.fallbacks += 1;
-                stats.fallback_patterns.push(short(&def.pattern).to_string());
+                stats
+                    .fallback_patterns
+                    .push(short(&def.pattern).to_string());
             }
         }
         def.required_literals = required_literals(def);
@@ -113,7 +131,8 @@ pub fn emit(program: &mut Program, opts: &BackendOptions, meta: &Meta) -> Result
         }
     }
     stats.build_ms = start.elapsed().as_millis();
-    let program_bytes = postcard::to_allocvec(program).map_err(|e| format!("encoding the program: {e}"))?;
+    let program_bytes =
+        postcard::to_allocvec(program).map_err(|e| format!("encoding the program: {e}"))?;
     let mut w = BundleWriter::new();
     w.section(SectionKind::Program, true, program_bytes);
     for d in dfa_sections {

@@ -105,10 +105,20 @@ impl CaseRequest {
         if !pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
             headers.push(("host".into(), b"localhost".to_vec()));
         }
-        let has_length = pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding"));
-        headers.extend(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v.into_bytes())));
+        let has_length = pairs.iter().any(|(k, _)| {
+            k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+        });
+        headers.extend(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.into_bytes())),
+        );
         // As the Envoy driver sends it: a body comes with its Content-Length.
-        if let Some(body) = self.body.as_deref().filter(|b| !b.is_empty() && !has_length) {
+        if let Some(body) = self
+            .body
+            .as_deref()
+            .filter(|b| !b.is_empty() && !has_length)
+        {
             headers.push(("content-length".into(), body.len().to_string().into_bytes()));
         }
         Ok(RequestHead {
@@ -143,7 +153,10 @@ pub fn case_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             files.push(path);
         }
     }
@@ -154,10 +167,17 @@ pub fn case_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Checks a verdict against a case's expectation: `Err` says what differs.
 pub fn judge(expect: &Expect, status: u16, rule_ids: &[u64]) -> Result<(), String> {
     if status != expect.status {
-        return Err(format!("got {status} {rule_ids:?}, want {} {:?}", expect.status, expect.rule_ids));
+        return Err(format!(
+            "got {status} {rule_ids:?}, want {} {:?}",
+            expect.status, expect.rule_ids
+        ));
     }
     if let Some(want) = &expect.rule_ids {
-        let missing: Vec<u64> = want.iter().copied().filter(|w| !rule_ids.contains(w)).collect();
+        let missing: Vec<u64> = want
+            .iter()
+            .copied()
+            .filter(|w| !rule_ids.contains(w))
+            .collect();
         if !missing.is_empty() {
             return Err(format!("rule_ids {rule_ids:?} lack {missing:?}"));
         }
@@ -169,10 +189,15 @@ pub fn judge(expect: &Expect, status: u16, rule_ids: &[u64]) -> Result<(), Strin
 pub fn run_native(engine: &Engine, case: &Case) -> Result<(), String> {
     let host = NativeHost::default();
     let mut tx = engine.transaction(case.request.head()?);
-    let verdict = tx.run_request(case.request.body.as_deref().unwrap_or_default().as_bytes(), &host);
+    let verdict = tx.run_request(
+        case.request.body.as_deref().unwrap_or_default().as_bytes(),
+        &host,
+    );
     let (status, ids) = match verdict {
         Verdict::Allow => (200, vec![]),
-        Verdict::Deny { status, rule_ids } => (status, rule_ids.into_iter().map(u64::from).collect()),
+        Verdict::Deny { status, rule_ids } => {
+            (status, rule_ids.into_iter().map(u64::from).collect())
+        }
     };
     judge(&case.expect, status, &ids)
 }

@@ -130,7 +130,10 @@ pub fn compile(policy_file: &str, base: &Path, cfg: &CrsYaml) -> Result<CrsPart,
     if let Some(setup) = &cfg.setup {
         let p = resolve(base, setup);
         if !p.is_file() {
-            return Err(perr(format!("waf.crs.setup: {} does not exist", p.display())));
+            return Err(perr(format!(
+                "waf.crs.setup: {} does not exist",
+                p.display()
+            )));
         }
         files.push(p);
     }
@@ -138,26 +141,39 @@ pub fn compile(policy_file: &str, base: &Path, cfg: &CrsYaml) -> Result<CrsPart,
         files.push(resolve(base, b));
     }
     let mut rule_files: Vec<PathBuf> = std::fs::read_dir(&rules_dir)
-        .map_err(|e| perr(format!("waf.crs.rules_dir: cannot read {}: {e}", rules_dir.display())))?
+        .map_err(|e| {
+            perr(format!(
+                "waf.crs.rules_dir: cannot read {}: {e}",
+                rules_dir.display()
+            ))
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "conf"))
         .collect();
     rule_files.sort();
     if rule_files.is_empty() {
-        return Err(perr(format!("waf.crs.rules_dir: no *.conf files in {}", rules_dir.display())));
+        return Err(perr(format!(
+            "waf.crs.rules_dir: no *.conf files in {}",
+            rules_dir.display()
+        )));
     }
     files.extend(rule_files);
     for a in &cfg.after {
         files.push(resolve(base, a));
     }
     let mut directives = seclang::parse_files(&files).map_err(|errs| {
-        errs.into_iter().map(|e| PolicyError::new(policy_file, format!("waf.crs: {e}"))).collect::<Vec<_>>()
+        errs.into_iter()
+            .map(|e| PolicyError::new(policy_file, format!("waf.crs: {e}")))
+            .collect::<Vec<_>>()
     })?;
     if !cfg.exclusions.is_empty() {
         let text = cfg.exclusions.join("\n");
-        let more = seclang::parse_str(&text, &format!("{policy_file} (waf.crs.exclusions)")).map_err(|errs| {
-            errs.into_iter().map(|e| PolicyError::new(policy_file, format!("waf.crs.exclusions: {e}"))).collect::<Vec<_>>()
-        })?;
+        let more = seclang::parse_str(&text, &format!("{policy_file} (waf.crs.exclusions)"))
+            .map_err(|errs| {
+                errs.into_iter()
+                    .map(|e| PolicyError::new(policy_file, format!("waf.crs.exclusions: {e}")))
+                    .collect::<Vec<_>>()
+            })?;
         directives.extend(more);
     }
     let mut tx_init: Vec<(String, String)> = Vec::new();
@@ -183,7 +199,9 @@ pub fn compile(policy_file: &str, base: &Path, cfg: &CrsYaml) -> Result<CrsPart,
     }
     for (k, v) in &cfg.tx {
         let Some(v) = yaml_scalar(v) else {
-            return Err(perr(format!("waf.crs.tx.{k}: value must be a string, number or boolean")));
+            return Err(perr(format!(
+                "waf.crs.tx.{k}: value must be a string, number or boolean"
+            )));
         };
         tx_init.push((k.to_ascii_lowercase(), v));
     }
@@ -191,10 +209,23 @@ pub fn compile(policy_file: &str, base: &Path, cfg: &CrsYaml) -> Result<CrsPart,
         // CRS refuses to run (rule 901001) unless its setup file was loaded.
         tx_init.push(("crs_setup_version".into(), "400".into()));
     }
-    let lowered = seclang::lower(&directives, &LowerOptions { strict: cfg.strict, tx_init }).map_err(|errs| {
-        errs.into_iter().map(|e| PolicyError::new(policy_file, format!("waf.crs: {e}"))).collect::<Vec<_>>()
+    let lowered = seclang::lower(
+        &directives,
+        &LowerOptions {
+            strict: cfg.strict,
+            tx_init,
+        },
+    )
+    .map_err(|errs| {
+        errs.into_iter()
+            .map(|e| PolicyError::new(policy_file, format!("waf.crs: {e}")))
+            .collect::<Vec<_>>()
     })?;
-    let errors = lowered.diagnostics.iter().filter(|d| d.level == Level::Error).count();
+    let errors = lowered
+        .diagnostics
+        .iter()
+        .filter(|d| d.level == Level::Error)
+        .count();
     let (mut program, diags) = lowered.into_program();
     program.body.inspect = true;
     program.body.inspect_response = true;
@@ -207,7 +238,11 @@ pub fn compile(policy_file: &str, base: &Path, cfg: &CrsYaml) -> Result<CrsPart,
         .collect();
     Ok(CrsPart {
         program,
-        diagnostics: diags.iter().filter(|d| d.level != Level::Info).map(ToString::to_string).collect(),
+        diagnostics: diags
+            .iter()
+            .filter(|d| d.level != Level::Info)
+            .map(ToString::to_string)
+            .collect(),
         errors,
         files,
     })

@@ -18,7 +18,12 @@ pub struct PolicyError {
 impl PolicyError {
     /// An error in `file` with no position.
     pub fn new(file: &str, msg: impl Into<String>) -> Self {
-        PolicyError { file: file.to_string(), line: None, rule_id: None, msg: msg.into() }
+        PolicyError {
+            file: file.to_string(),
+            line: None,
+            rule_id: None,
+            msg: msg.into(),
+        }
     }
 
     /// Sets the line.

@@ -21,7 +21,10 @@ pub fn explain(engine: &Engine, input: &[u8]) -> Result<String, String> {
     match &verdict {
         Verdict::Allow => match tx.would_deny() {
             Some((status, id)) => {
-                let _ = writeln!(out, "verdict: allow (monitor mode: would deny with {status} by rule {id})");
+                let _ = writeln!(
+                    out,
+                    "verdict: allow (monitor mode: would deny with {status} by rule {id})"
+                );
             }
             None => {
                 let _ = writeln!(out, "verdict: allow");
@@ -34,7 +37,14 @@ pub fn explain(engine: &Engine, input: &[u8]) -> Result<String, String> {
     }
     let _ = writeln!(out, "matched rules: {}", tx.matches().len());
     for m in tx.matches() {
-        let _ = writeln!(out, "  {} phase {} {} {}", m.rule_id, m.phase, m.family, if m.disruptive { "(disruptive)" } else { "" });
+        let _ = writeln!(
+            out,
+            "  {} phase {} {} {}",
+            m.rule_id,
+            m.phase,
+            m.family,
+            if m.disruptive { "(disruptive)" } else { "" }
+        );
         let _ = writeln!(out, "    var:   {}", m.var);
         let _ = writeln!(out, "    value: {}", m.value);
         if !m.msg.is_empty() {
@@ -56,24 +66,34 @@ pub fn explain(engine: &Engine, input: &[u8]) -> Result<String, String> {
 
 fn request_of(input: &[u8]) -> Result<(RequestHead, Vec<u8>), String> {
     let first = input.split(|&b| b == b'\n').next().unwrap_or_default();
-    let raw = first.windows(5).any(|w| w == b"HTTP/") && first.first().is_some_and(u8::is_ascii_uppercase);
+    let raw = first.windows(5).any(|w| w == b"HTTP/")
+        && first.first().is_some_and(u8::is_ascii_uppercase);
     if raw {
         let req = parse_request(input).map_err(|e| format!("not a valid HTTP request: {e}"))?;
-        let mut headers: Vec<(String, Vec<u8>)> =
-            req.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect();
+        let mut headers: Vec<(String, Vec<u8>)> = req
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect();
         headers.push(("x-request-id".into(), b"explain".to_vec()));
         let head = RequestHead {
             method: req.method.clone(),
             uri: req.uri.clone(),
-            protocol: if req.version.is_empty() { "HTTP/1.0".into() } else { req.version.clone() },
+            protocol: if req.version.is_empty() {
+                "HTTP/1.0".into()
+            } else {
+                req.version.clone()
+            },
             headers,
             remote_addr: "127.0.0.1".into(),
             request_id: "explain".into(),
         };
         return Ok((head, req.body));
     }
-    let text = std::str::from_utf8(input).map_err(|_| "neither an HTTP request nor UTF-8 YAML".to_string())?;
-    let req: CaseRequest = serde_yaml::from_str(text).map_err(|e| format!("not an HTTP request, and not a YAML request: {e}"))?;
+    let text = std::str::from_utf8(input)
+        .map_err(|_| "neither an HTTP request nor UTF-8 YAML".to_string())?;
+    let req: CaseRequest = serde_yaml::from_str(text)
+        .map_err(|e| format!("not an HTTP request, and not a YAML request: {e}"))?;
     let body = req.body.clone().unwrap_or_default().into_bytes();
     Ok((req.head()?, body))
 }

@@ -14,7 +14,11 @@ pub fn report(bytes: &[u8]) -> Result<String, String> {
     let mut s = String::new();
     let _ = writeln!(s, "format        {FORMAT_MAJOR}.{}", b.minor);
     let _ = writeln!(s, "revision      {}", b.meta.revision);
-    let _ = writeln!(s, "compiler      {} {}", b.meta.compiler, b.meta.compiler_version);
+    let _ = writeln!(
+        s,
+        "compiler      {} {}",
+        b.meta.compiler, b.meta.compiler_version
+    );
     for (k, v) in &b.meta.extra {
         let _ = writeln!(s, "{k:<14}{v}");
     }
@@ -22,12 +26,29 @@ pub fn report(bytes: &[u8]) -> Result<String, String> {
     let _ = writeln!(s, "mode          {:?}", p.mode);
     let _ = writeln!(s, "rules         {}", p.rules.len());
     let dfas = p.regexes.iter().filter(|r| r.dfa.is_some()).count();
-    let _ = writeln!(s, "regexes       {} ({} dense DFAs, {} lazy fallbacks)", p.regexes.len(), dfas, p.regexes.len() - dfas);
+    let _ = writeln!(
+        s,
+        "regexes       {} ({} dense DFAs, {} lazy fallbacks)",
+        p.regexes.len(),
+        dfas,
+        p.regexes.len() - dfas
+    );
     let _ = writeln!(s, "literal sets  {}", p.literal_sets.len());
-    let _ = writeln!(s, "body          inspect={} limit={} over_limit={:?}", p.body.inspect, p.body.limit, p.body.over_limit);
+    let _ = writeln!(
+        s,
+        "body          inspect={} limit={} over_limit={:?}",
+        p.body.inspect, p.body.limit, p.body.over_limit
+    );
     let _ = writeln!(s, "sections      {}", b.sections.len());
     for (i, sec) in b.sections.iter().enumerate() {
-        let _ = writeln!(s, "  #{i:<4} {:<8} offset {:>9}  bytes {:>9}{}", sec.kind.name(), sec.offset, sec.len, if sec.flags & 1 != 0 { "  required" } else { "" });
+        let _ = writeln!(
+            s,
+            "  #{i:<4} {:<8} offset {:>9}  bytes {:>9}{}",
+            sec.kind.name(),
+            sec.offset,
+            sec.len,
+            if sec.flags & 1 != 0 { "  required" } else { "" }
+        );
     }
     Ok(s)
 }

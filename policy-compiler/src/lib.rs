@@ -45,7 +45,8 @@ pub struct Compiled {
 /// Reads and compiles a policy file.
 pub fn compile_file(path: &Path) -> Result<Compiled, PolicyErrors> {
     let name = path.display().to_string();
-    let src = std::fs::read_to_string(path).map_err(|e| PolicyError::new(&name, format!("cannot read: {e}")))?;
+    let src = std::fs::read_to_string(path)
+        .map_err(|e| PolicyError::new(&name, format!("cannot read: {e}")))?;
     compile_str(&name, &src)
 }
 
@@ -53,15 +54,18 @@ pub fn compile_file(path: &Path) -> Result<Compiled, PolicyErrors> {
 pub fn compile_str(file: &str, src: &str) -> Result<Compiled, PolicyErrors> {
     let start = Instant::now();
     let mut fe = yaml::parse(file, src)?;
-    let revision = fe.revision.clone().unwrap_or_else(|| format!("{:016x}", fnv1a64(src.as_bytes())));
+    let revision = fe
+        .revision
+        .clone()
+        .unwrap_or_else(|| format!("{:016x}", fnv1a64(src.as_bytes())));
     let meta = Meta {
         compiler: COMPILER.into(),
         compiler_version: VERSION.into(),
         revision: revision.clone(),
         extra: vec![("source".into(), file.into())],
     };
-    let (bundle, stats) =
-        backend::emit(&mut fe.program, &fe.backend, &meta).map_err(|msg| PolicyError::new(file, msg))?;
+    let (bundle, stats) = backend::emit(&mut fe.program, &fe.backend, &meta)
+        .map_err(|msg| PolicyError::new(file, msg))?;
     Ok(Compiled {
         bundle,
         revision,

@@ -39,7 +39,8 @@ fn load_bundle(path: &str) -> Result<waap_engine::Engine, (u8, String)> {
 /// Reads (exit 2 on I/O errors) and compiles (exit 1 on policy errors) a policy file.
 fn compile_path(policy: &std::path::Path) -> Result<Compiled, (u8, String)> {
     let name = policy.display().to_string();
-    let src = std::fs::read_to_string(policy).map_err(|e| (2, format!("waapc: cannot read {name}: {e}")))?;
+    let src = std::fs::read_to_string(policy)
+        .map_err(|e| (2, format!("waapc: cannot read {name}: {e}")))?;
     compile_str(&name, &src).map_err(|e| (1, e.to_string()))
 }
 
@@ -48,7 +49,9 @@ fn usage(msg: &str) -> (u8, String) {
 }
 
 fn run(args: &[String]) -> Result<(), (u8, String)> {
-    let Some(cmd) = args.first() else { return Err(usage("no command")) };
+    let Some(cmd) = args.first() else {
+        return Err(usage("no command"));
+    };
     match cmd.as_str() {
         "--version" | "-V" => {
             println!("waapc {}", waap_policy_compiler::VERSION);
@@ -69,12 +72,15 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
                     s => return Err(usage(&format!("unexpected argument {s}"))),
                 }
             }
-            let (Some(policy), Some(out)) = (policy, out) else { return Err(usage("compile needs POLICY and -o BUNDLE")) };
+            let (Some(policy), Some(out)) = (policy, out) else {
+                return Err(usage("compile needs POLICY and -o BUNDLE"));
+            };
             let c = compile_path(&policy)?;
             for d in &c.diagnostics {
                 eprintln!("{d}");
             }
-            std::fs::write(&out, &c.bundle).map_err(|e| (2, format!("waapc: cannot write {}: {e}", out.display())))?;
+            std::fs::write(&out, &c.bundle)
+                .map_err(|e| (2, format!("waapc: cannot write {}: {e}", out.display())))?;
             println!(
                 "compiled {} -> {}: revision {}, {} rules, {} regexes ({} DFAs, {} lazy fallbacks, {} prefilters), {} DFA bytes, bundle {} bytes, {} ms",
                 policy.display(),
@@ -92,17 +98,27 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
             Ok(())
         }
         "check" => {
-            let [_, policy] = args else { return Err(usage("check needs exactly one POLICY")) };
+            let [_, policy] = args else {
+                return Err(usage("check needs exactly one POLICY"));
+            };
             let c = compile_path(&PathBuf::from(policy))?;
             for d in &c.diagnostics {
                 println!("{d}");
             }
-            println!("{policy}: ok: {} rules, revision {}, bundle would be {} bytes", c.rules, c.revision, c.bundle.len());
+            println!(
+                "{policy}: ok: {} rules, revision {}, bundle would be {} bytes",
+                c.rules,
+                c.revision,
+                c.bundle.len()
+            );
             Ok(())
         }
         "inspect" => {
-            let [_, bundle] = args else { return Err(usage("inspect needs exactly one BUNDLE")) };
-            let bytes = std::fs::read(bundle).map_err(|e| (2, format!("waapc: cannot read {bundle}: {e}")))?;
+            let [_, bundle] = args else {
+                return Err(usage("inspect needs exactly one BUNDLE"));
+            };
+            let bytes = std::fs::read(bundle)
+                .map_err(|e| (2, format!("waapc: cannot read {bundle}: {e}")))?;
             let r = inspect::report(&bytes).map_err(|e| (1, format!("{bundle}: {e}")))?;
             print!("{r}");
             Ok(())
@@ -114,22 +130,31 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
                 return Err(usage("explain needs BUNDLE --request FILE"));
             };
             let engine = load_bundle(bundle)?;
-            let bytes = std::fs::read(req).map_err(|e| (2, format!("waapc: cannot read {req}: {e}")))?;
-            print!("{}", waap_policy_compiler::explain::explain(&engine, &bytes).map_err(|e| (1, format!("{req}: {e}")))?);
+            let bytes =
+                std::fs::read(req).map_err(|e| (2, format!("waapc: cannot read {req}: {e}")))?;
+            print!(
+                "{}",
+                waap_policy_compiler::explain::explain(&engine, &bytes)
+                    .map_err(|e| (1, format!("{req}: {e}")))?
+            );
             Ok(())
         }
         "test" => {
-            let [_, bundle, cases] = args else { return Err(usage("test needs BUNDLE CASES")) };
+            let [_, bundle, cases] = args else {
+                return Err(usage("test needs BUNDLE CASES"));
+            };
             let engine = load_bundle(bundle)?;
             let path = PathBuf::from(cases);
             let files = if path.is_dir() {
-                waap_policy_compiler::cases::case_files(&path).map_err(|e| (2, format!("waapc: {cases}: {e}")))?
+                waap_policy_compiler::cases::case_files(&path)
+                    .map_err(|e| (2, format!("waapc: {cases}: {e}")))?
             } else {
                 vec![path]
             };
             let (mut passed, mut failed) = (0, 0);
             for f in &files {
-                let cf = waap_policy_compiler::cases::CaseFile::read(f).map_err(|e| (2, format!("waapc: {e}")))?;
+                let cf = waap_policy_compiler::cases::CaseFile::read(f)
+                    .map_err(|e| (2, format!("waapc: {e}")))?;
                 for c in &cf.cases {
                     match waap_policy_compiler::cases::run_native(&engine, c) {
                         Ok(()) => passed += 1,

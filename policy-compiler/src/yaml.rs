@@ -5,8 +5,9 @@
 
 use serde::Deserialize;
 use waap_engine::program::{
-    Actions, BodyConfig, Collection, Condition, Disruptive, FailMode, LiteralSet, MacroPart, MacroString, Mode,
-    Operator, OverLimit, Program, RegexDef, RegexFlags, Rule, Selector, Target, PROGRAM_VERSION,
+    Actions, BodyConfig, Collection, Condition, Disruptive, FailMode, LiteralSet, MacroPart,
+    MacroString, Mode, Operator, OverLimit, Program, RegexDef, RegexFlags, Rule, Selector, Target,
+    PROGRAM_VERSION,
 };
 use waap_engine::transform::Transform;
 
@@ -199,7 +200,10 @@ pub struct BackendOptions {
 
 impl Default for BackendOptions {
     fn default() -> Self {
-        BackendOptions { dfa_size_limit: 1 << 20, fallback: FallbackYaml::Lazy }
+        BackendOptions {
+            dfa_size_limit: 1 << 20,
+            fallback: FallbackYaml::Lazy,
+        }
     }
 }
 
@@ -234,14 +238,22 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
     let mut errors = Vec::new();
     if pf.version != 1 {
         errors.push(
-            PolicyError::new(file, format!("policy version {} is not supported (this waapc reads version 1)", pf.version))
-                .at(find_key_line(src, "version")),
+            PolicyError::new(
+                file,
+                format!(
+                    "policy version {} is not supported (this waapc reads version 1)",
+                    pf.version
+                ),
+            )
+            .at(find_key_line(src, "version")),
         );
     }
     let rule_lines = rule_lines(src);
     let line_of = |id: u32| rule_lines.iter().find(|(i, _)| *i == id).map(|(_, l)| *l);
     // CRS first: its tables come first, and our rules' regex indices follow them.
-    let base = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new("."));
+    let base = std::path::Path::new(file)
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
     let crs_cfg = pf.waf.as_ref().and_then(|w| w.crs.clone());
     let crs = match &crs_cfg {
         Some(cfg) => match crate::crs::compile(file, base, cfg) {
@@ -259,12 +271,24 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         Some(p) => (Some(p.program), p.diagnostics, p.files),
         None => (None, Vec::new(), Vec::new()),
     };
-    let crs_rules: Vec<Rule> = crs_program.as_ref().map(|p| p.rules.clone()).unwrap_or_default();
+    let crs_rules: Vec<Rule> = crs_program
+        .as_ref()
+        .map(|p| p.rules.clone())
+        .unwrap_or_default();
     let mut program = Program {
         version: PROGRAM_VERSION,
-        regexes: crs_program.as_ref().map(|p| p.regexes.clone()).unwrap_or_default(),
-        literal_sets: crs_program.as_ref().map(|p| p.literal_sets.clone()).unwrap_or_default(),
-        tx_init: crs_program.as_ref().map(|p| p.tx_init.clone()).unwrap_or_default(),
+        regexes: crs_program
+            .as_ref()
+            .map(|p| p.regexes.clone())
+            .unwrap_or_default(),
+        literal_sets: crs_program
+            .as_ref()
+            .map(|p| p.literal_sets.clone())
+            .unwrap_or_default(),
+        tx_init: crs_program
+            .as_ref()
+            .map(|p| p.tx_init.clone())
+            .unwrap_or_default(),
         mode: match pf.mode {
             ModeYaml::Block => Mode::Block,
             ModeYaml::Monitor => Mode::Monitor,
@@ -296,7 +320,11 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         let err = |msg: String| PolicyError::new(file, msg).at(line).rule(r.id);
         if seen.contains(&r.id) {
             let first = rule_lines.iter().find(|(i, _)| *i == r.id).map(|(_, l)| *l);
-            let second = rule_lines.iter().filter(|(i, _)| *i == r.id).nth(1).map(|(_, l)| *l);
+            let second = rule_lines
+                .iter()
+                .filter(|(i, _)| *i == r.id)
+                .nth(1)
+                .map(|(_, l)| *l);
             let where_ = if crs_ids.contains(&r.id) {
                 "also a rule id of the rule set (waf.crs)".to_string()
             } else {
@@ -307,8 +335,8 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
             };
             errors.push(
                 PolicyError::new(file, format!("duplicate rule id {} ({where_})", r.id))
-                .at(second.or(line))
-                .rule(r.id),
+                    .at(second.or(line))
+                    .rule(r.id),
             );
             continue;
         }
@@ -362,19 +390,33 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
 
 /// Denies (400) a request whose body the processor could not parse (REQBODY_ERROR).
 fn body_parse_error_rule() -> Rule {
-    let lit = |s: &str| MacroString { parts: vec![MacroPart::Lit(s.as_bytes().to_vec())] };
+    let lit = |s: &str| MacroString {
+        parts: vec![MacroPart::Lit(s.as_bytes().to_vec())],
+    };
     Rule {
         id: BODY_PARSE_ERROR_RULE,
         phase: 2,
         cond: Condition {
-            targets: vec![Target { collection: Collection::ReqbodyError, selector: Selector::All, count: false, exclude: vec![] }],
+            targets: vec![Target {
+                collection: Collection::ReqbodyError,
+                selector: Selector::All,
+                count: false,
+                exclude: vec![],
+            }],
             operator: Operator::Eq(lit("0")),
             negated: true,
             ..Condition::default()
         },
         chain: vec![],
-        actions: Actions { disruptive: Disruptive::Deny, status: Some(400), log: true, ..Actions::default() },
-        msg: Some(lit("Failed to parse request body (body.on_parse_error: block)")),
+        actions: Actions {
+            disruptive: Disruptive::Deny,
+            status: Some(400),
+            log: true,
+            ..Actions::default()
+        },
+        msg: Some(lit(
+            "Failed to parse request body (body.on_parse_error: block)",
+        )),
         logdata: None,
         tags: vec![],
         severity: Some(2),
@@ -406,7 +448,9 @@ fn lower_rule(r: &RuleYaml, program: &mut Program) -> Result<Rule, String> {
     for t in &r.transforms {
         transforms.push(parse_transform(t)?);
     }
-    let lit = |s: &str| MacroString { parts: vec![MacroPart::Lit(s.as_bytes().to_vec())] };
+    let lit = |s: &str| MacroString {
+        parts: vec![MacroPart::Lit(s.as_bytes().to_vec())],
+    };
     let m = &r.matcher;
     let given = [
         m.regex.is_some(),
@@ -431,16 +475,25 @@ fn lower_rule(r: &RuleYaml, program: &mut Program) -> Result<Rule, String> {
         program.regexes.push(RegexDef {
             pattern: p.clone(),
             dfa: None,
-            flags: RegexFlags { case_insensitive: false, dot_all: true, multi_line: false },
+            flags: RegexFlags {
+                case_insensitive: false,
+                dot_all: true,
+                multi_line: false,
+            },
             required_literals: vec![],
         });
         Operator::Rx(idx)
     } else if let Some(ls) = &m.literals {
         if ls.is_empty() || ls.iter().any(String::is_empty) {
-            return Err("`literals` is empty or contains an empty string (it would match everything)".into());
+            return Err(
+                "`literals` is empty or contains an empty string (it would match everything)"
+                    .into(),
+            );
         }
         let idx = program.literal_sets.len() as u32;
-        program.literal_sets.push(LiteralSet { literals: ls.iter().map(|s| s.as_bytes().to_vec()).collect() });
+        program.literal_sets.push(LiteralSet {
+            literals: ls.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        });
         Operator::Pm(idx)
     } else if let Some(s) = &m.equals {
         Operator::StrEq(lit(s))
@@ -461,7 +514,11 @@ fn lower_rule(r: &RuleYaml, program: &mut Program) -> Result<Rule, String> {
         Some("error") => Some(3),
         Some("warning") => Some(4),
         Some("notice") => Some(5),
-        Some(s) => return Err(format!("unknown severity `{s}` (emergency, alert, critical, error, warning, notice)")),
+        Some(s) => {
+            return Err(format!(
+                "unknown severity `{s}` (emergency, alert, critical, error, warning, notice)"
+            ))
+        }
     };
     let action = r.action.unwrap_or(ActionYaml::Block);
     if let Some(s) = r.status {
@@ -472,10 +529,20 @@ fn lower_rule(r: &RuleYaml, program: &mut Program) -> Result<Rule, String> {
     Ok(Rule {
         id: r.id,
         phase,
-        cond: Condition { targets, transforms, operator, negated: r.negate, ..Condition::default() },
+        cond: Condition {
+            targets,
+            transforms,
+            operator,
+            negated: r.negate,
+            ..Condition::default()
+        },
         chain: vec![],
         actions: Actions {
-            disruptive: if action == ActionYaml::Block { Disruptive::Deny } else { Disruptive::Pass },
+            disruptive: if action == ActionYaml::Block {
+                Disruptive::Deny
+            } else {
+                Disruptive::Pass
+            },
             status: r.status,
             log: true,
             ..Actions::default()
@@ -515,11 +582,18 @@ fn parse_target(t: &str) -> Result<Target, String> {
     };
     let Some(&(_, collection)) = TARGETS.iter().find(|(n, _)| *n == name) else {
         let names: Vec<&str> = TARGETS.iter().map(|(n, _)| *n).collect();
-        return Err(format!("unknown target `{name}` (one of: {})", names.join(", ")));
+        return Err(format!(
+            "unknown target `{name}` (one of: {})",
+            names.join(", ")
+        ));
     };
     let keyed = matches!(
         collection,
-        Collection::ArgsGet | Collection::ArgsPost | Collection::Args | Collection::RequestHeaders | Collection::RequestCookies
+        Collection::ArgsGet
+            | Collection::ArgsPost
+            | Collection::Args
+            | Collection::RequestHeaders
+            | Collection::RequestCookies
     );
     let selector = match key {
         None => Selector::All,
@@ -527,7 +601,12 @@ fn parse_target(t: &str) -> Result<Target, String> {
         Some("") => return Err(format!("target `{t}` has an empty key")),
         Some(k) => Selector::Key(k.to_ascii_lowercase()),
     };
-    Ok(Target { collection, selector, count: false, exclude: vec![] })
+    Ok(Target {
+        collection,
+        selector,
+        count: false,
+        exclude: vec![],
+    })
 }
 
 /// The transformation names of the YAML format (snake_case) and what they run.
@@ -571,7 +650,9 @@ fn parse_transform(t: &str) -> Result<Transform, String> {
         return Ok(*tr);
     }
     if t.chars().any(|c| c.is_ascii_uppercase()) || Transform::from_name(t).is_some() {
-        return Err(format!("transform `{t}`: names are snake_case, e.g. `url_decode`, `html_entity_decode`"));
+        return Err(format!(
+            "transform `{t}`: names are snake_case, e.g. `url_decode`, `html_entity_decode`"
+        ));
     }
     Err(format!(
         "unknown transform `{t}` (e.g. url_decode, lowercase, html_entity_decode, normalize_path, remove_nulls, compress_whitespace, base64_decode, js_decode, css_decode)"
@@ -595,7 +676,12 @@ fn rule_lines(src: &str) -> Vec<(u32, usize)> {
     for (i, line) in src.lines().enumerate() {
         let t = line.trim_start().trim_start_matches("- ").trim_start();
         if let Some(rest) = t.strip_prefix("id:") {
-            let v = rest.split('#').next().unwrap_or_default().trim().trim_matches(|c| c == '"' || c == '\'');
+            let v = rest
+                .split('#')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches(|c| c == '"' || c == '\'');
             if let Ok(id) = v.parse() {
                 out.push((id, i + 1));
             }
@@ -605,5 +691,7 @@ fn rule_lines(src: &str) -> Vec<(u32, usize)> {
 }
 
 fn find_key_line(src: &str, key: &str) -> Option<usize> {
-    src.lines().position(|l| l.starts_with(&format!("{key}:"))).map(|i| i + 1)
+    src.lines()
+        .position(|l| l.starts_with(&format!("{key}:")))
+        .map(|i| i + 1)
 }

@@ -12,10 +12,19 @@ fn root() -> PathBuf {
 fn bundle(dir: &Path) -> PathBuf {
     let out = dir.join("basic.waapb");
     let st = Command::new(env!("CARGO_BIN_EXE_waapc"))
-        .args(["compile", root().join("examples/basic/policy.yaml").to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .args([
+            "compile",
+            root().join("examples/basic/policy.yaml").to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     out
 }
 
@@ -31,16 +40,40 @@ fn explain_names_the_matching_rule_and_the_transformed_value() {
     let b = bundle(&d);
     let req = d.join("xss.http");
     // Entity-encoded: the value shown is the one after url_decode + html_entity_decode.
-    std::fs::write(&req, "GET /p?x=%26lt%3Bscript%26gt%3B HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_waapc")).args(["explain", b.to_str().unwrap(), "--request", req.to_str().unwrap()]).output().unwrap();
+    std::fs::write(
+        &req,
+        "GET /p?x=%26lt%3Bscript%26gt%3B HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_waapc"))
+        .args([
+            "explain",
+            b.to_str().unwrap(),
+            "--request",
+            req.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("verdict: deny 403 (rules 1001)"), "{text}");
     assert!(text.contains("value: <script>"), "{text}");
     // A YAML request works too.
     let yreq = d.join("req.yaml");
     std::fs::write(&yreq, "method: GET\npath: /search?q=shoes\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_waapc")).args(["explain", b.to_str().unwrap(), "--request", yreq.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_waapc"))
+        .args([
+            "explain",
+            b.to_str().unwrap(),
+            "--request",
+            yreq.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("verdict: allow"));
 }
 
@@ -49,7 +82,11 @@ fn test_runs_the_case_corpus_and_prints_the_summary_line() {
     let d = tmp("test");
     let b = bundle(&d);
     let out = Command::new(env!("CARGO_BIN_EXE_waapc"))
-        .args(["test", b.to_str().unwrap(), root().join("tests/cases/basic.yaml").to_str().unwrap()])
+        .args([
+            "test",
+            b.to_str().unwrap(),
+            root().join("tests/cases/basic.yaml").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

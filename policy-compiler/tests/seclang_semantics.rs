@@ -9,12 +9,20 @@ use waap_engine::host::NativeHost;
 use waap_engine::{Engine, RequestHead, Verdict};
 
 fn engine_for(rules: &str) -> Engine {
-    let dir = std::env::temp_dir().join(format!("waap-seclang-{}-{}", std::process::id(), waap_policy_compiler::fnv1a64(rules.as_bytes())));
+    let dir = std::env::temp_dir().join(format!(
+        "waap-seclang-{}-{}",
+        std::process::id(),
+        waap_policy_compiler::fnv1a64(rules.as_bytes())
+    ));
     let rules_dir = dir.join("rules");
     std::fs::create_dir_all(&rules_dir).unwrap();
     std::fs::write(rules_dir.join("rules.conf"), rules).unwrap();
     let policy: PathBuf = dir.join("policy.yaml");
-    std::fs::write(&policy, "version: 1\nmode: block\nwaf:\n  crs:\n    rules_dir: rules\n").unwrap();
+    std::fs::write(
+        &policy,
+        "version: 1\nmode: block\nwaf:\n  crs:\n    rules_dir: rules\n",
+    )
+    .unwrap();
     let c = waap_policy_compiler::compile_file(&policy).unwrap_or_else(|e| panic!("{e}"));
     Engine::load(c.bundle).unwrap()
 }
@@ -25,7 +33,10 @@ fn get(engine: &Engine, uri: &str, headers: &[(&str, &str)]) -> (Verdict, Vec<u3
         method: "GET".into(),
         uri: uri.as_bytes().to_vec(),
         protocol: "HTTP/1.1".into(),
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect(),
         remote_addr: "127.0.0.1".into(),
         request_id: "t".into(),
     };
@@ -44,7 +55,14 @@ SecRule REQUEST_HEADERS:Content-Type "@rx ^([a-z]+)/([a-z]+)" "id:10,phase:1,den
 "#,
     );
     let (v, ids) = get(&e, "/", &[("content-type", "evil/stuff")]);
-    assert_eq!(v, Verdict::Deny { status: 403, rule_ids: vec![10] }, "{ids:?}");
+    assert_eq!(
+        v,
+        Verdict::Deny {
+            status: 403,
+            rule_ids: vec![10]
+        },
+        "{ids:?}"
+    );
     let (v, _) = get(&e, "/", &[("content-type", "text/plain")]);
     assert_eq!(v, Verdict::Allow);
 }
@@ -61,7 +79,9 @@ SecRule ARGS "@streq worse" "id:3,phase:1,deny,log"
     );
     assert!(matches!(get(&e, "/?q=bad", &[]).0, Verdict::Deny { .. }));
     assert_eq!(get(&e, "/?q=bad&skip=1", &[]).0, Verdict::Allow);
-    assert!(matches!(get(&e, "/?skip=1&x=worse", &[]).0, Verdict::Deny { rule_ids, .. } if rule_ids[0] == 3));
+    assert!(
+        matches!(get(&e, "/?skip=1&x=worse", &[]).0, Verdict::Deny { rule_ids, .. } if rule_ids[0] == 3)
+    );
 }
 
 #[test]
@@ -76,7 +96,17 @@ SecRule TX:score "@ge 5" "id:199,phase:2,deny,status:403,log"
     );
     assert_eq!(get(&e, "/?a=attack", &[]).0, Verdict::Allow);
     // setvar runs once per matching value (ModSecurity v3): two arguments, +6.
-    assert!(matches!(get(&e, "/?a=attack&b=attack", &[]).0, Verdict::Deny { .. }));
+    assert!(matches!(
+        get(&e, "/?a=attack&b=attack", &[]).0,
+        Verdict::Deny { .. }
+    ));
     let (v, ids) = get(&e, "/?attack=attack", &[]);
-    assert_eq!(v, Verdict::Deny { status: 403, rule_ids: vec![199, 100, 101] }, "{ids:?}");
+    assert_eq!(
+        v,
+        Verdict::Deny {
+            status: 403,
+            rule_ids: vec![199, 100, 101]
+        },
+        "{ids:?}"
+    );
 }

@@ -23,17 +23,26 @@ pub use waap_policy_compiler::cases::{Case, CaseFile, CaseRequest, Expect};
 /// when missing.
 pub fn request_bytes(req: &CaseRequest) -> Result<Vec<u8>> {
     let pairs = req.header_pairs().map_err(Error::new)?;
-    let mut headers: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut headers: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         headers.insert(0, ("Host", "localhost"));
     }
     let body = req.body.as_deref().unwrap_or("").as_bytes();
-    Ok(crate::client::build_request(&req.method, &req.path, &headers, body))
+    Ok(crate::client::build_request(
+        &req.method,
+        &req.path,
+        &headers,
+        body,
+    ))
 }
 
 /// The case files of a directory, sorted.
 pub fn case_files(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
-    waap_policy_compiler::cases::case_files(dir).map_err(|e| Error::new(format!("{}: {e}", dir.display())))
+    waap_policy_compiler::cases::case_files(dir)
+        .map_err(|e| Error::new(format!("{}: {e}", dir.display())))
 }
 
 /// Reads and parses a case file.

@@ -8,16 +8,25 @@ use std::time::{Duration, Instant};
 
 use waap_e2e::client::build_request;
 use waap_e2e::echo::EchoServer;
-use waap_e2e::envoy::{self, compile_policy, workspace_root, Envoy, EnvoyOptions, TempDir, WasmFilter};
+use waap_e2e::envoy::{
+    self, compile_policy, workspace_root, Envoy, EnvoyOptions, TempDir, WasmFilter,
+};
 use waap_e2e::json;
 
 const SECRET: &str = "Bearer very-secret-token-4711";
 
 fn start() -> (Envoy, EchoServer, TempDir) {
     let scratch = TempDir::new("waap-audit").unwrap();
-    let bundle = compile_policy(&workspace_root().join("examples/basic/policy.yaml"), &scratch.path().join("b.waapb")).unwrap();
+    let bundle = compile_policy(
+        &workspace_root().join("examples/basic/policy.yaml"),
+        &scratch.path().join("b.waapb"),
+    )
+    .unwrap();
     let echo = EchoServer::start("127.0.0.1:0").unwrap();
-    let filter = WasmFilter { wasm: envoy::wasm_path().unwrap(), bundle };
+    let filter = WasmFilter {
+        wasm: envoy::wasm_path().unwrap(),
+        bundle,
+    };
     let envoy = Envoy::start(&EnvoyOptions::new(echo.port(), Some(filter))).unwrap();
     (envoy, echo, scratch)
 }
@@ -30,12 +39,16 @@ fn log_line(envoy: &Envoy, kind: &str, request_id: &str) -> String {
         let found = log.lines().find_map(|l| {
             let start = l.find("{\"waap\":")?;
             let json = &l[start..];
-            (json.contains(&format!("\"waap\":\"{kind}\"")) && json.contains(request_id)).then(|| json.to_string())
+            (json.contains(&format!("\"waap\":\"{kind}\"")) && json.contains(request_id))
+                .then(|| json.to_string())
         });
         if let Some(j) = found {
             return j;
         }
-        assert!(Instant::now() < deadline, "no {kind} line for {request_id} in:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "no {kind} line for {request_id} in:\n{log}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -47,25 +60,59 @@ fn audit_record_of_a_blocked_xss_is_json_with_every_field_and_no_secret() {
     let req = build_request(
         "GET",
         "/search?q=%3Cscript%3Ealert(1)%3C/script%3E",
-        &[("Host", "localhost"), ("Authorization", SECRET), ("Cookie", "session=very-secret-cookie")],
+        &[
+            ("Host", "localhost"),
+            ("Authorization", SECRET),
+            ("Cookie", "session=very-secret-cookie"),
+        ],
         b"",
     );
     let r = envoy.send(&req).unwrap();
     assert_eq!(r.status, 403, "{}", r.text());
     let id = r.header("x-request-id").unwrap().to_string();
     let line = log_line(&envoy, "audit", &id);
-    let v = json::parse(line.as_bytes()).unwrap_or_else(|e| panic!("audit line is not JSON ({e:?}): {line}"));
-    for field in ["timestamp", "request_id", "client", "method", "path", "rule_ids", "family", "score", "action"] {
+    let v = json::parse(line.as_bytes())
+        .unwrap_or_else(|e| panic!("audit line is not JSON ({e:?}): {line}"));
+    for field in [
+        "timestamp",
+        "request_id",
+        "client",
+        "method",
+        "path",
+        "rule_ids",
+        "family",
+        "score",
+        "action",
+    ] {
         assert!(v.get(field).is_some(), "audit line lacks {field}: {line}");
     }
-    assert_eq!(v.get("action").and_then(|a| a.as_str()), Some("deny"), "{line}");
-    assert_eq!(v.get("request_id").and_then(|a| a.as_str()), Some(id.as_str()));
-    let ids: Vec<u64> = v.get("rule_ids").and_then(|a| a.as_array()).unwrap().iter().filter_map(|x| x.as_u64()).collect();
+    assert_eq!(
+        v.get("action").and_then(|a| a.as_str()),
+        Some("deny"),
+        "{line}"
+    );
+    assert_eq!(
+        v.get("request_id").and_then(|a| a.as_str()),
+        Some(id.as_str())
+    );
+    let ids: Vec<u64> = v
+        .get("rule_ids")
+        .and_then(|a| a.as_array())
+        .unwrap()
+        .iter()
+        .filter_map(|x| x.as_u64())
+        .collect();
     assert_eq!(ids.first(), Some(&1001), "{line}");
     assert_eq!(v.get("family").and_then(|a| a.as_str()), Some("waf"));
     let log = envoy.log_text();
-    assert!(!log.contains("very-secret-token-4711"), "the Authorization value reached the log");
-    assert!(!log.contains("very-secret-cookie"), "the cookie value reached the log");
+    assert!(
+        !log.contains("very-secret-token-4711"),
+        "the Authorization value reached the log"
+    );
+    assert!(
+        !log.contains("very-secret-cookie"),
+        "the cookie value reached the log"
+    );
 }
 
 #[test]
@@ -79,15 +126,32 @@ fn prometheus_endpoint_shows_the_filter_counters_and_a_deny_increments_them() {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     };
-    let ok = envoy.send(&build_request("GET", "/search?q=shoes", &[("Host", "localhost")], b"")).unwrap();
+    let ok = envoy
+        .send(&build_request(
+            "GET",
+            "/search?q=shoes",
+            &[("Host", "localhost")],
+            b"",
+        ))
+        .unwrap();
     assert_eq!(ok.status, 200);
     let denied_before = read("waap_requests_denied");
     let inspected_before = read("waap_requests_inspected");
-    let r = envoy.send(&build_request("GET", "/search?q=%3Cscript%3E", &[("Host", "localhost")], b"")).unwrap();
+    let r = envoy
+        .send(&build_request(
+            "GET",
+            "/search?q=%3Cscript%3E",
+            &[("Host", "localhost")],
+            b"",
+        ))
+        .unwrap();
     assert_eq!(r.status, 403);
     let deadline = Instant::now() + Duration::from_secs(10);
     while read("waap_requests_denied") <= denied_before {
-        assert!(Instant::now() < deadline, "waap_requests_denied did not grow");
+        assert!(
+            Instant::now() < deadline,
+            "waap_requests_denied did not grow"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(read("waap_requests_inspected") > inspected_before);
