@@ -41,6 +41,8 @@ BUNDLE := $(RUN_DIR)/$(EXAMPLE).waapb
 ENVOY_CONFIG := $(RUN_DIR)/$(EXAMPLE).envoy.yaml
 ECDS := $(RUN_DIR)/$(EXAMPLE).ecds.yaml
 
+
+.PHONY: istio
 .PHONY: setup build build-waapc build-wasm build-tools bundle ecds docker-config run reload test lint clean distclean
 
 setup:
@@ -89,6 +91,13 @@ run: setup build bundle ecds
 	$(ENVOY) -c $(ENVOY_CONFIG) --disable-hot-restart --concurrency $(CONCURRENCY) -l info \
 	  || status=$$?; \
 	exit $${status:-0}
+
+# The Istio WasmPlugin for examples/$(EXAMPLE) (examples/istio/README.md): the bundle in
+# pluginConfig, the module from WASM_URL (an OCI image or an https URL).
+WASM_URL ?= oci://registry.example.com/waap/filter:0.1.0
+istio: bundle build-tools
+	$(DEVTOOL) istio --wasm-url "$(WASM_URL)" --bundle $(BUNDLE) -o $(RUN_DIR)/$(EXAMPLE).wasmplugin.yaml
+	@echo "istio: $(RUN_DIR)/$(EXAMPLE).wasmplugin.yaml ($$(wc -c < $(RUN_DIR)/$(EXAMPLE).wasmplugin.yaml) bytes; Kubernetes objects must stay under 1 MiB)"
 
 reload: bundle ecds
 	@echo "reload: $(ECDS) replaced; Envoy applies it to the next request (see admin /stats?filter=extension_config_discovery)"

@@ -38,6 +38,28 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+#[cfg(test)]
+mod config_tests {
+    use super::bundle_from_plugin_config;
+
+    #[test]
+    fn plugin_config_is_raw_bytes_or_json_with_base64_bundle() {
+        assert_eq!(
+            bundle_from_plugin_config(b"WAAPBNDL...".to_vec()).unwrap(),
+            b"WAAPBNDL..."
+        );
+        assert_eq!(
+            bundle_from_plugin_config(br#" {"bundle":"V0FBUEJOREw="}"#.to_vec()).unwrap(),
+            b"WAAPBNDL"
+        );
+        assert!(bundle_from_plugin_config(br#"{"other":1}"#.to_vec())
+            .unwrap_err()
+            .contains("bundle"));
+        assert!(bundle_from_plugin_config(br#"{"bundle":"%%%"}"#.to_vec()).is_err());
+        assert!(bundle_from_plugin_config(br#"{"bundle":"#.to_vec()).is_err());
+    }
+}
+
 /// A loaded, validated policy: the program plus its matchers. Immutable; shared by all
 /// requests of a VM.
 pub struct Engine {
@@ -196,6 +218,36 @@ impl Engine {
             self.program.mode,
         )
     }
+}
+
+/// The bundle inside a plugin configuration: the raw bundle bytes (Envoy's
+/// `google.protobuf.BytesValue`), or a JSON object `{"bundle": "<base64>"}` (Istio's
+/// `WasmPlugin.pluginConfig`, which Envoy hands over as JSON text).
+pub fn bundle_from_plugin_config(config: Vec<u8>) -> Result<Vec<u8>, String> {
+    let first = config.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first != Some(b'{') {
+        return Ok(config);
+    }
+    let limits = crate::parse::JsonLimits {
+        max_output_bytes: config.len() + 64,
+        ..Default::default()
+    };
+    let json = crate::parse::parse_json(&config, &limits);
+    if let Some(e) = json.error {
+        return Err(format!(
+            "plugin configuration looks like JSON but does not parse: {e}"
+        ));
+    }
+    let Some((_, b64)) = json.pairs.into_iter().find(|(k, _)| k == b"json.bundle") else {
+        return Err("plugin configuration is JSON without a \"bundle\" key (expected {\"bundle\": \"<base64 of the .waapb>\"})".into());
+    };
+    let bytes = crate::transform::Transform::Base64Decode
+        .apply(&b64)
+        .into_owned();
+    if bytes.is_empty() {
+        return Err("plugin configuration: \"bundle\" is not valid base64".into());
+    }
+    Ok(bytes)
 }
 
 /// Checks every index the program holds, so evaluation never meets a dangling one.

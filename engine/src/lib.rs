@@ -16,7 +16,7 @@ pub mod program;
 pub mod request;
 pub mod transform;
 
-pub use engine::{Engine, LoadError};
+pub use engine::{bundle_from_plugin_config, Engine, LoadError};
 pub use eval::{Transaction, Verdict};
 pub use host::{Host, LogLevel};
 pub use request::RequestHead;

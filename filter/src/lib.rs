@@ -48,6 +48,17 @@ impl RootContext for WaapRoot {
                 return false;
             }
         };
+        let bytes = match waap_engine::bundle_from_plugin_config(bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                host.log(
+                    waap_engine::LogLevel::Error,
+                    &format!("waap: bundle rejected, keeping the previous configuration: {e}"),
+                );
+                host.counter_add("waap.bundle.load_failures", 1);
+                return false;
+            }
+        };
         let start = host.now_nanos();
         match Engine::load(bytes) {
             Ok(engine) => {

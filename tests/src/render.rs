@@ -122,6 +122,21 @@ pub fn render_ecds(wasm_path: &str, bundle: &[u8], version: &str) -> Result<Stri
     )
 }
 
+/// The Istio `WasmPlugin` template (`examples/istio/wasmplugin.yaml.tmpl`).
+pub const ISTIO_TEMPLATE: &str = include_str!("../../examples/istio/wasmplugin.yaml.tmpl");
+
+/// Renders the Istio `WasmPlugin` carrying `bundle` (base64 in `pluginConfig.bundle`).
+pub fn render_istio(wasm_url: &str, bundle: &[u8], revision: &str) -> Result<String> {
+    substitute(
+        ISTIO_TEMPLATE,
+        &[
+            ("REVISION", revision.replace(['"', '\\', '\n'], "_")),
+            ("WASM_URL", quoted(wasm_url)),
+            ("BUNDLE_BASE64", base64::encode(bundle)),
+        ],
+    )
+}
+
 /// Writes `contents` to a temporary file beside `path`, then renames it over `path`: readers
 /// (and Envoy's file watcher, which only notices renames) never see a partial file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {

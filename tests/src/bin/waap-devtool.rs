@@ -4,6 +4,7 @@
 //! waap-devtool render [--example NAME] [--listen PORT] [--admin PORT] [--upstream-port PORT]
 //!                     [--ecds PATH | --no-filter] [-o OUT]
 //! waap-devtool ecds --wasm WASM --bundle BUNDLE -o OUT [--version V]
+//! waap-devtool istio --wasm-url URL --bundle BUNDLE -o OUT
 //! ```
 //! `render` writes the bootstrap (defaults: `make run`'s ports and
 //! `target/run/NAME.ecds.yaml`); `ecds` writes the ECDS resource holding the wasm filter and
@@ -16,7 +17,8 @@ use waap_e2e::render::{self, Bootstrap};
 
 const USAGE: &str = "usage:
   waap-devtool render [--example NAME] [--listen PORT] [--admin PORT] [--upstream-port PORT] [--ecds PATH | --no-filter] [-o OUT]
-  waap-devtool ecds --wasm WASM --bundle BUNDLE -o OUT [--version V]";
+  waap-devtool ecds --wasm WASM --bundle BUNDLE -o OUT [--version V]
+  waap-devtool istio --wasm-url URL --bundle BUNDLE -o OUT";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -111,6 +113,19 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 take(&mut opts, "o").ok_or("ecds needs -o OUT")?,
             ));
             text = render::render_ecds(&wasm, &bundle, &version).map_err(|e| e.to_string())?;
+        }
+        "istio" => {
+            let url = take(&mut opts, "wasm-url").ok_or("istio needs --wasm-url")?;
+            let bundle_path = take(&mut opts, "bundle").ok_or("istio needs --bundle")?;
+            let bundle = std::fs::read(&bundle_path).map_err(|e| format!("{bundle_path}: {e}"))?;
+            let revision = waap_bundle::Bundle::parse(&bundle)
+                .map_err(|e| format!("{bundle_path}: {e}"))?
+                .meta
+                .revision;
+            out = Some(PathBuf::from(
+                take(&mut opts, "o").ok_or("istio needs -o OUT")?,
+            ));
+            text = render::render_istio(&url, &bundle, &revision).map_err(|e| e.to_string())?;
         }
         _ => return Err(USAGE.to_string()),
     }
