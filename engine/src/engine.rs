@@ -38,27 +38,6 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-#[cfg(test)]
-mod config_tests {
-    use super::bundle_from_plugin_config;
-
-    #[test]
-    fn plugin_config_is_raw_bytes_or_json_with_base64_bundle() {
-        assert_eq!(
-            bundle_from_plugin_config(b"WAAPBNDL...".to_vec()).unwrap(),
-            b"WAAPBNDL..."
-        );
-        assert_eq!(
-            bundle_from_plugin_config(br#" {"bundle":"V0FBUEJOREw="}"#.to_vec()).unwrap(),
-            b"WAAPBNDL"
-        );
-        assert!(bundle_from_plugin_config(br#"{"other":1}"#.to_vec())
-            .unwrap_err()
-            .contains("bundle"));
-        assert!(bundle_from_plugin_config(br#"{"bundle":"%%%"}"#.to_vec()).is_err());
-        assert!(bundle_from_plugin_config(br#"{"bundle":"#.to_vec()).is_err());
-    }
-}
 
 /// A loaded, validated policy: the program plus its matchers. Immutable; shared by all
 /// requests of a VM.
@@ -291,4 +270,26 @@ fn validate_references(p: &Program) -> Result<(), LoadError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::bundle_from_plugin_config;
+
+    #[test]
+    fn plugin_config_is_raw_bytes_or_json_with_base64_bundle() {
+        assert_eq!(
+            bundle_from_plugin_config(b"WAAPBNDL...".to_vec()).unwrap(),
+            b"WAAPBNDL..."
+        );
+        assert_eq!(
+            bundle_from_plugin_config(br#" {"bundle":"V0FBUEJOREw="}"#.to_vec()).unwrap(),
+            b"WAAPBNDL"
+        );
+        assert!(bundle_from_plugin_config(br#"{"other":1}"#.to_vec())
+            .unwrap_err()
+            .contains("bundle"));
+        assert!(bundle_from_plugin_config(br#"{"bundle":"%%%"}"#.to_vec()).is_err());
+        assert!(bundle_from_plugin_config(br#"{"bundle":"#.to_vec()).is_err());
+    }
 }

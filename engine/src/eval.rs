@@ -136,6 +136,9 @@ impl core::hash::Hasher for FxHasher {
 /// A matched (name, transformed value) pair.
 type Hit = (Vec<u8>, Vec<u8>);
 
+/// Selector regex results by (regex, key address, key length).
+type SCache = HashMap<(usize, usize, u64), bool, BuildHasherDefault<FxHasher>>;
+
 type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<FxHasher>>;
 
 /// One request's evaluation state. `E` is how the transaction holds the engine: `&Engine`
@@ -162,7 +165,7 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     /// Transformation results by (value address, length, chain hash).
     tcache: RefCell<TCache>,
     /// Key-selector regex results by (regex, key address, key length).
-    scache: RefCell<HashMap<(usize, usize, u64), bool, BuildHasherDefault<FxHasher>>>,
+    scache: RefCell<SCache>,
     /// Work counters: (rules evaluated, operator runs).
     stats: core::cell::Cell<(u32, u32)>,
 }
