@@ -38,7 +38,6 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-
 /// A loaded, validated policy: the program plus its matchers. Immutable; shared by all
 /// requests of a VM.
 pub struct Engine {
