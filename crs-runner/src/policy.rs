@@ -74,8 +74,10 @@ pub fn policy_yaml(crs: &CrsDir, data_dir: &Path) -> String {
     }
     out.push_str("    paranoia_level: 4\n    detection_paranoia_level: 4\n");
     out.push_str("    inbound_threshold: 5\n    outbound_threshold: 4\n");
+    // Limits of upstream's test setup (CRS-NOTES); arg_name_length 100 and UTF-8 validation
+    // are what test 920360-1 and the 920250 tests assume (coraza-proxy-wasm sets the same).
     out.push_str(
-        "    tx: { arg_length: 400, total_arg_length: 64000, max_num_args: 255, max_file_size: 64100, combined_file_sizes: 65535 }\n",
+        "    tx: { arg_name_length: 100, arg_length: 400, total_arg_length: 64000, max_num_args: 255, max_file_size: 64100, combined_file_sizes: 65535, crs_validate_utf8_encoding: 1 }\n",
     );
     out.push_str(&format!(
         "    before: [{}]\n",
