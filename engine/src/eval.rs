@@ -754,12 +754,17 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             Collection::Tx | Collection::MatchedVars | Collection::MatchedVarsNames
         );
         let keep = |key: &[u8]| {
+            // A target removed at run time (ctl:ruleRemoveTarget*) goes for scalars too, e.g.
+            // CRS 941010 removing REQUEST_FILENAME from the 941 rules.
+            if removed
+                .iter()
+                .any(|rt| self.selects_in(&rt.selector, key, stable))
+            {
+                return false;
+            }
             !keyed
                 || (self.selects_in(&t.selector, key, stable)
-                    && !t.exclude.iter().any(|s| self.selects_in(s, key, stable))
-                    && !removed
-                        .iter()
-                        .any(|rt| self.selects_in(&rt.selector, key, stable)))
+                    && !t.exclude.iter().any(|s| self.selects_in(s, key, stable)))
         };
         let start = out.len();
         self.collection(c, &mut |v: Val<'a>| {

@@ -110,3 +110,23 @@ SecRule TX:score "@ge 5" "id:199,phase:2,deny,status:403,log"
         "{ids:?}"
     );
 }
+
+#[test]
+fn ctl_remove_target_by_tag_removes_a_scalar_target() {
+    // Like CRS 941010: plain paths take REQUEST_FILENAME out of the tagged rules.
+    let e = engine_for(
+        r#"
+SecRule REQUEST_FILENAME "!@validateByteRange 45-47,48-57,65-90,95,97-122" "id:1,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=perf;REQUEST_FILENAME"
+SecRule REQUEST_FILENAME|ARGS "@contains document.cookie" "id:2,phase:2,deny,log,tag:'perf'"
+"#,
+    );
+    assert_eq!(get(&e, "/docs/document.cookie", &[]).0, Verdict::Allow);
+    assert!(matches!(
+        get(&e, "/docs/document.cookie;x", &[]).0,
+        Verdict::Deny { .. }
+    ));
+    assert!(matches!(
+        get(&e, "/docs?q=document.cookie", &[]).0,
+        Verdict::Deny { .. }
+    ));
+}
