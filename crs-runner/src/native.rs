@@ -10,28 +10,13 @@ use waap_engine::host::NativeHost;
 use waap_engine::{Engine, RequestHead, Verdict};
 use waap_policy_compiler::rawhttp::{parse_request, ParsedRequest};
 
-/// The head the filter would build: lower-cased names (Envoy's HTTP/1 codec lower-cases
-/// them), plus the `x-forwarded-proto` and `x-request-id` Envoy adds before the filter.
+/// The head the filter would build, plus the `x-forwarded-proto` Envoy adds before it.
 fn head_of(req: &ParsedRequest, request_id: &str) -> RequestHead {
-    let mut headers: Vec<(String, Vec<u8>)> = req
-        .headers
-        .iter()
-        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
-        .collect();
-    headers.push(("x-forwarded-proto".into(), b"http".to_vec()));
-    headers.push(("x-request-id".into(), request_id.as_bytes().to_vec()));
-    RequestHead {
-        method: req.method.clone(),
-        uri: req.uri.clone(),
-        protocol: if req.version.is_empty() {
-            "HTTP/1.0".into()
-        } else {
-            req.version.clone()
-        },
-        headers,
-        remote_addr: "127.0.0.1".into(),
-        request_id: request_id.to_string(),
-    }
+    let mut head = req.to_head(request_id);
+    let at = head.headers.len().saturating_sub(1);
+    head.headers
+        .insert(at, ("x-forwarded-proto".into(), b"http".to_vec()));
+    head
 }
 
 /// Runs one raw request through `engine`.

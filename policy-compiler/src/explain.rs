@@ -70,24 +70,7 @@ fn request_of(input: &[u8]) -> Result<(RequestHead, Vec<u8>), String> {
         && first.first().is_some_and(u8::is_ascii_uppercase);
     if raw {
         let req = parse_request(input).map_err(|e| format!("not a valid HTTP request: {e}"))?;
-        let mut headers: Vec<(String, Vec<u8>)> = req
-            .headers
-            .iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
-            .collect();
-        headers.push(("x-request-id".into(), b"explain".to_vec()));
-        let head = RequestHead {
-            method: req.method.clone(),
-            uri: req.uri.clone(),
-            protocol: if req.version.is_empty() {
-                "HTTP/1.0".into()
-            } else {
-                req.version.clone()
-            },
-            headers,
-            remote_addr: "127.0.0.1".into(),
-            request_id: "explain".into(),
-        };
+        let head = req.to_head("explain");
         return Ok((head, req.body));
     }
     let text = std::str::from_utf8(input)

@@ -18,6 +18,29 @@ pub struct ParsedRequest {
 }
 
 impl ParsedRequest {
+    /// The head the filter would build: names lower-cased (as Envoy's HTTP/1 codec gives
+    /// them), `x-request-id` added, a request line without a version read as HTTP/1.0.
+    pub fn to_head(&self, request_id: &str) -> waap_engine::RequestHead {
+        let mut headers: Vec<(String, Vec<u8>)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect();
+        headers.push(("x-request-id".into(), request_id.as_bytes().to_vec()));
+        waap_engine::RequestHead {
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            protocol: if self.version.is_empty() {
+                "HTTP/1.0".into()
+            } else {
+                self.version.clone()
+            },
+            headers,
+            remote_addr: "127.0.0.1".into(),
+            request_id: request_id.to_string(),
+        }
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers

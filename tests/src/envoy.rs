@@ -441,3 +441,38 @@ pub fn validate(config: &Path, cwd: &Path) -> Result<String> {
         )))
     }
 }
+
+/// A running stack for an end-to-end test: Envoy with the filter enforcing one policy, in
+/// front of a fresh echo upstream. Fields drop in order: Envoy first.
+pub struct PolicyStack {
+    /// The Envoy under test.
+    pub envoy: Envoy,
+    /// Its upstream.
+    pub echo: crate::echo::EchoServer,
+    /// The compiled bundle the filter serves.
+    pub bundle: Vec<u8>,
+    /// Holds the bundle file.
+    pub scratch: TempDir,
+}
+
+/// Compiles `policy` (relative to the workspace root) with waapc and starts a
+/// [`PolicyStack`] serving it.
+pub fn start_with_policy(policy: &str) -> Result<PolicyStack> {
+    let scratch = TempDir::new("waap-e2e-policy")?;
+    let bundle = compile_policy(
+        &workspace_root().join(policy),
+        &scratch.path().join("policy.waapb"),
+    )?;
+    let echo = crate::echo::EchoServer::start("127.0.0.1:0")?;
+    let filter = WasmFilter {
+        wasm: wasm_path()?,
+        bundle: bundle.clone(),
+    };
+    let envoy = Envoy::start(&EnvoyOptions::new(echo.port(), Some(filter)))?;
+    Ok(PolicyStack {
+        envoy,
+        echo,
+        bundle,
+        scratch,
+    })
+}

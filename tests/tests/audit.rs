@@ -7,28 +7,13 @@
 use std::time::{Duration, Instant};
 
 use waap_e2e::client::build_request;
-use waap_e2e::echo::EchoServer;
-use waap_e2e::envoy::{
-    self, compile_policy, workspace_root, Envoy, EnvoyOptions, TempDir, WasmFilter,
-};
+use waap_e2e::envoy::{self, Envoy, PolicyStack};
 use waap_e2e::json;
 
 const SECRET: &str = "Bearer very-secret-token-4711";
 
-fn start() -> (Envoy, EchoServer, TempDir) {
-    let scratch = TempDir::new("waap-audit").unwrap();
-    let bundle = compile_policy(
-        &workspace_root().join("examples/basic/policy.yaml"),
-        &scratch.path().join("b.waapb"),
-    )
-    .unwrap();
-    let echo = EchoServer::start("127.0.0.1:0").unwrap();
-    let filter = WasmFilter {
-        wasm: envoy::wasm_path().unwrap(),
-        bundle,
-    };
-    let envoy = Envoy::start(&EnvoyOptions::new(echo.port(), Some(filter))).unwrap();
-    (envoy, echo, scratch)
+fn start() -> PolicyStack {
+    envoy::start_with_policy("examples/basic/policy.yaml").unwrap()
 }
 
 /// The filter's JSON line of kind `kind` for `request_id`, waiting for the log to flush.
@@ -56,7 +41,8 @@ fn log_line(envoy: &Envoy, kind: &str, request_id: &str) -> String {
 #[test]
 #[ignore = "needs Envoy, the wasm build and waapc: run `make test`"]
 fn audit_record_of_a_blocked_xss_is_json_with_every_field_and_no_secret() {
-    let (envoy, _echo, _tmp) = start();
+    let stack = start();
+    let envoy = &stack.envoy;
     let req = build_request(
         "GET",
         "/search?q=%3Cscript%3Ealert(1)%3C/script%3E",
@@ -70,7 +56,7 @@ fn audit_record_of_a_blocked_xss_is_json_with_every_field_and_no_secret() {
     let r = envoy.send(&req).unwrap();
     assert_eq!(r.status, 403, "{}", r.text());
     let id = r.header("x-request-id").unwrap().to_string();
-    let line = log_line(&envoy, "audit", &id);
+    let line = log_line(envoy, "audit", &id);
     let v = json::parse(line.as_bytes())
         .unwrap_or_else(|e| panic!("audit line is not JSON ({e:?}): {line}"));
     for field in [
@@ -118,7 +104,8 @@ fn audit_record_of_a_blocked_xss_is_json_with_every_field_and_no_secret() {
 #[test]
 #[ignore = "needs Envoy, the wasm build and waapc: run `make test`"]
 fn prometheus_endpoint_shows_the_filter_counters_and_a_deny_increments_them() {
-    let (envoy, _echo, _tmp) = start();
+    let stack = start();
+    let envoy = &stack.envoy;
     let read = |name: &str| -> u64 {
         let text = envoy.admin_get("/stats/prometheus").unwrap().text();
         text.lines()

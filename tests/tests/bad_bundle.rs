@@ -15,26 +15,14 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use waap_e2e::client::{build_request, HttpResponse};
-use waap_e2e::echo::EchoServer;
-use waap_e2e::envoy::{
-    self, compile_policy, workspace_root, Envoy, EnvoyOptions, TempDir, WasmFilter,
-};
+use waap_e2e::envoy::{self, Envoy, PolicyStack};
 
 const XSS: &str = "/search?q=%3Cscript%3Ealert(1)%3C/script%3E";
 const STAT: &str = "extension_config_discovery.http_filter.waap";
 
-/// Envoy with the filter and the basic example's bundle; also returns that bundle.
-fn start() -> (Envoy, EchoServer, Vec<u8>, TempDir) {
-    let scratch = TempDir::new("waap-bad-bundle").unwrap();
-    let policy = workspace_root().join("examples/basic/policy.yaml");
-    let bundle = compile_policy(&policy, &scratch.path().join("basic.waapb")).unwrap();
-    let echo = EchoServer::start("127.0.0.1:0").unwrap();
-    let filter = WasmFilter {
-        wasm: envoy::wasm_path().unwrap(),
-        bundle: bundle.clone(),
-    };
-    let envoy = Envoy::start(&EnvoyOptions::new(echo.port(), Some(filter))).unwrap();
-    (envoy, echo, bundle, scratch)
+/// Envoy with the filter and the basic example's bundle.
+fn start() -> PolicyStack {
+    envoy::start_with_policy("examples/basic/policy.yaml").unwrap()
 }
 
 /// The rule ids of a deny body.
@@ -98,7 +86,9 @@ fn crash_lines(log: &str) -> Vec<&str> {
 #[ignore = "needs Envoy, the wasm build and waapc: run `make test`"]
 fn truncated_flipped_and_wrong_version_bundles_are_rejected_with_the_reason_and_the_old_one_serves()
 {
-    let (mut envoy, _echo, good, _scratch) = start();
+    let stack = start();
+    let (mut envoy, good) = (stack.envoy, stack.bundle);
+    let _keep = (stack.echo, stack.scratch);
     assert_example_serves(&envoy, "before any swap");
 
     let truncated = good[..good.len() - 1000].to_vec();
@@ -189,7 +179,8 @@ fn send_and_half_close(envoy: &Envoy, bytes: &[u8], timeout: Duration) -> String
 #[test]
 #[ignore = "needs Envoy, the wasm build and waapc: run `make test`"]
 fn no_malformed_request_crashes_the_filter() {
-    let (envoy, _echo, _good, _scratch) = start();
+    let stack = start();
+    let envoy = &stack.envoy;
     let json: &[(&str, &[u8])] = &[("Content-Type", b"application/json")];
     let form: &[(&str, &[u8])] = &[("Content-Type", b"application/x-www-form-urlencoded")];
     let deep_array = format!("{}1{}", "[".repeat(20_000), "]".repeat(20_000));
@@ -273,12 +264,12 @@ fn no_malformed_request_crashes_the_filter() {
         ("content-length longer than the body", req("POST", b"/api", &[("Content-Type", b"application/json"), ("Content-Length", b"1000")], b"{\"a\":1")),
         ("chunked body never ended", b"POST /api HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n".to_vec()),
     ] {
-        let first = send_and_half_close(&envoy, &bytes, Duration::from_secs(3));
+        let first = send_and_half_close(envoy, &bytes, Duration::from_secs(3));
         summary.push(format!("  {name}: {first}"));
     }
     eprintln!("malformed requests through Envoy:\n{}", summary.join("\n"));
 
-    assert_example_serves(&envoy, "after the malformed batch");
+    assert_example_serves(envoy, "after the malformed batch");
     let log = envoy.log_text();
     let crashes = crash_lines(&log);
     assert!(

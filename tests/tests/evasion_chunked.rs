@@ -16,30 +16,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use waap_e2e::client::{build_request, HttpConnection, HttpResponse};
-use waap_e2e::echo::EchoServer;
-use waap_e2e::envoy::{
-    self, compile_policy, workspace_root, Envoy, EnvoyOptions, TempDir, WasmFilter,
-};
+use waap_e2e::envoy::{self, Envoy, PolicyStack};
 
 const UA: (&str, &str) = ("User-Agent", "Mozilla/5.0");
 const ACCEPT: (&str, &str) = ("Accept", "*/*");
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
-fn start() -> (EchoServer, Envoy, TempDir) {
-    let scratch = TempDir::new("waap-evasion").unwrap();
-    let bundle = compile_policy(
-        &workspace_root().join("examples/crs/policy.yaml"),
-        &scratch.path().join("crs.waapb"),
-    )
-    .unwrap();
-    let echo = EchoServer::start("127.0.0.1:0").unwrap();
-    let filter = WasmFilter {
-        wasm: envoy::wasm_path().unwrap(),
-        bundle,
-    };
-    let envoy = Envoy::start(&EnvoyOptions::new(echo.port(), Some(filter))).unwrap();
-    (echo, envoy, scratch)
+fn start() -> PolicyStack {
+    envoy::start_with_policy("examples/crs/policy.yaml").unwrap()
 }
 
 /// `body` as a chunked message body, cut into the given chunk sizes (the rest in one chunk).
@@ -109,12 +94,13 @@ fn padded_form(pad: usize, tail: &str) -> Vec<u8> {
 #[test]
 #[ignore = "needs Envoy, the wasm build and waapc: run `make test`"]
 fn chunked_and_over_limit_evasions_are_refused() {
-    let (_echo, envoy, _scratch) = start();
+    let stack = start();
+    let envoy = &stack.envoy;
     let mut failures = Vec::new();
 
     // Control: a chunked benign form reaches the upstream, reassembled.
     let benign = b"name=Alice&comment=nice+shoes";
-    let r = post_chunked(&envoy, "/comment", FORM, benign, &[3, 1, 7], "");
+    let r = post_chunked(envoy, "/comment", FORM, benign, &[3, 1, 7], "");
     let echoed = r
         .json()
         .ok()
@@ -140,11 +126,11 @@ fn chunked_and_over_limit_evasions_are_refused() {
 
     let xss = b"name=Alice&comment=%3Cscript%3Ealert(1)%3C%2Fscript%3E";
     // The tag cut mid-escape ("%3" | "Cscr" | "ipt") across chunks.
-    let r = post_chunked(&envoy, "/comment", FORM, xss, &[21, 4, 3, 5], "");
+    let r = post_chunked(envoy, "/comment", FORM, xss, &[21, 4, 3, 5], "");
     expect("chunked xss form, split mid-tag", r, 403, &[949110]);
     // One byte per chunk, with chunk extensions.
     let sizes = vec![1; xss.len()];
-    let r = post_chunked(&envoy, "/comment", FORM, xss, &sizes, ";ext=\"x\"");
+    let r = post_chunked(envoy, "/comment", FORM, xss, &sizes, ";ext=\"x\"");
     expect(
         "chunked xss form, 1-byte chunks with extensions",
         r,
@@ -154,16 +140,16 @@ fn chunked_and_over_limit_evasions_are_refused() {
 
     let json =
         br#"{"user":"admin' OR 1=1--","note":"\u003cscript\u003ealert(1)\u003c/script\u003e"}"#;
-    let r = post_chunked(&envoy, "/api/items", JSON, json, &[10, 3, 9, 2, 17], "");
+    let r = post_chunked(envoy, "/api/items", JSON, json, &[10, 3, 9, 2, 17], "");
     expect("chunked JSON sqli + escaped xss", r, 403, &[949110]);
 
     let sqli = b"id=1%27%20UNION%20SELECT%20password%20FROM%20users--";
-    let r = post_chunked(&envoy, "/items", FORM, sqli, &[8, 8, 8], "");
+    let r = post_chunked(envoy, "/items", FORM, sqli, &[8, 8, 8], "");
     expect("chunked sqli form", r, 403, &[949110]);
 
     let multipart = b"--AaB03x\r\nContent-Disposition: form-data; name=\"comment\"\r\n\r\n<script>alert(1)</script>\r\n--AaB03x--\r\n";
     let r = post_chunked(
-        &envoy,
+        envoy,
         "/upload",
         ("Content-Type", "multipart/form-data; boundary=AaB03x"),
         multipart,
@@ -181,22 +167,22 @@ fn chunked_and_over_limit_evasions_are_refused() {
     // body is refused whole (413, no rule ids) rather than passed.
     let tail = "&comment=%3Cscript%3Ealert(1)%3C%2Fscript%3E";
     let over = padded_form(140 * 1024, tail);
-    let r = post(&envoy, "/comment", FORM, &over);
+    let r = post(envoy, "/comment", FORM, &over);
     expect("xss after 140 KiB of padding (Content-Length)", r, 413, &[]);
     let sizes = vec![8192; over.len() / 8192 + 1];
-    let r = post_chunked(&envoy, "/comment", FORM, &over, &sizes, "");
+    let r = post_chunked(envoy, "/comment", FORM, &over, &sizes, "");
     expect("xss after 140 KiB of padding (chunked)", r, 413, &[]);
     // Exactly at the limit is inspected whole: the attack at its very end is found.
     let at = padded_form(131072 - tail.len(), tail);
     assert_eq!(at.len(), 131072);
-    let r = post(&envoy, "/comment", FORM, &at);
+    let r = post(envoy, "/comment", FORM, &at);
     expect(
         "xss at the end of a body of exactly the limit",
         r,
         403,
         &[949110],
     );
-    let r = post_chunked(&envoy, "/comment", FORM, &at, &sizes, "");
+    let r = post_chunked(envoy, "/comment", FORM, &at, &sizes, "");
     expect(
         "xss at the end of a chunked body of exactly the limit",
         r,
