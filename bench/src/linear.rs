@@ -243,6 +243,7 @@ pub fn run_once(engine: &Engine, shape: Shape, body: &[u8]) -> Outcome {
         deny: match verdict {
             Verdict::Allow => None,
             Verdict::Deny { status, rule_ids } => Some((status, rule_ids)),
+            Verdict::Reply(r) => Some((r.status, Vec::new())),
         },
         matched_ids,
         body_inspected,

@@ -54,6 +54,10 @@ pub enum SectionKind {
     /// One dense DFA, serialized little-endian by regex-automata. DFAs are numbered by
     /// their order in the section table.
     Dfa,
+    /// The rule families beside the WAF (client identity, rate limits, bots, API
+    /// protection), postcard-encoded as one `waap_engine::families::Families`. Optional:
+    /// a bundle with only WAF rules has none.
+    Families,
     /// A kind this reader does not know (kept so optional sections can be skipped).
     Unknown(u32),
 }
@@ -65,6 +69,7 @@ impl SectionKind {
             SectionKind::Meta => 1,
             SectionKind::Program => 2,
             SectionKind::Dfa => 3,
+            SectionKind::Families => 4,
             SectionKind::Unknown(c) => c,
         }
     }
@@ -75,6 +80,7 @@ impl SectionKind {
             1 => SectionKind::Meta,
             2 => SectionKind::Program,
             3 => SectionKind::Dfa,
+            4 => SectionKind::Families,
             c => SectionKind::Unknown(c),
         }
     }
@@ -85,6 +91,7 @@ impl SectionKind {
             SectionKind::Meta => "META".into(),
             SectionKind::Program => "PROGRAM".into(),
             SectionKind::Dfa => "DFA".into(),
+            SectionKind::Families => "FAMILIES".into(),
             SectionKind::Unknown(c) => format!("UNKNOWN({c})"),
         }
     }
@@ -432,6 +439,14 @@ impl<'a> Bundle<'a> {
             .find(|s| s.kind == SectionKind::Program)
             .map(|s| self.section_bytes(s))
             .unwrap_or_default()
+    }
+
+    /// The FAMILIES section's bytes, if the bundle has one.
+    pub fn families(&self) -> Option<&'a [u8]> {
+        self.sections
+            .iter()
+            .find(|s| s.kind == SectionKind::Families)
+            .map(|s| self.section_bytes(s))
     }
 
     /// The DFA sections' bytes, in order (DFA number = position in this list).

@@ -36,6 +36,7 @@ pub fn run(engine: &Engine, raw: &[u8], request_id: &str) -> Observed {
     let verdict = tx.run_request(&req.body, &host);
     let status = match verdict {
         Verdict::Deny { status, .. } => status,
+        Verdict::Reply(r) => r.status,
         Verdict::Allow => {
             let resp = upstream::respond(&echo::Request {
                 method: req.method.clone(),
@@ -59,6 +60,7 @@ pub fn run(engine: &Engine, raw: &[u8], request_id: &str) -> Observed {
             ));
             match tx.on_response_headers(resp.status, headers, &host) {
                 Verdict::Deny { status, .. } => status,
+                Verdict::Reply(r) => r.status,
                 Verdict::Allow => {
                     if tx.wants_response_body() {
                         let limit = tx.engine_response_limit();

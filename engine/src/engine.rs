@@ -24,6 +24,8 @@ pub enum LoadError {
     Program(String),
     /// A regex or literal set could not be built.
     Matcher(MatcherError),
+    /// The FAMILIES section does not decode, has the wrong version or is inconsistent.
+    Families(String),
 }
 
 impl fmt::Display for LoadError {
@@ -32,6 +34,7 @@ impl fmt::Display for LoadError {
             LoadError::Bundle(e) => write!(f, "invalid bundle: {e}"),
             LoadError::Program(e) => write!(f, "invalid bundle: section PROGRAM: {e}"),
             LoadError::Matcher(e) => write!(f, "invalid bundle: {e}"),
+            LoadError::Families(e) => write!(f, "invalid bundle: section FAMILIES: {e}"),
         }
     }
 }
@@ -50,6 +53,9 @@ pub struct Engine {
     /// Capture matchers per regex, built on first use (`Some(None)`: could not be built).
     pub(crate) capture_vms: Vec<core::cell::RefCell<Option<Option<std::rc::Rc<CaptureMatcher>>>>>,
     pub(crate) program: Program,
+    /// Rate limits, bots, API protection and client identity (empty when the bundle has
+    /// no FAMILIES section).
+    pub(crate) families: crate::families::Families,
     /// Rule indices per phase (index 1..=5).
     pub(crate) phase_rules: [Vec<u32>; 6],
     meta: Meta,
@@ -105,6 +111,21 @@ impl Engine {
                 program.version
             )));
         }
+        let families = match bundle.families() {
+            None => crate::families::Families::default(),
+            Some(bytes) => {
+                let f: crate::families::Families = postcard::from_bytes(bytes)
+                    .map_err(|e| LoadError::Families(format!("does not decode: {e}")))?;
+                if f.version != crate::families::FAMILIES_VERSION {
+                    return Err(LoadError::Families(format!(
+                        "version {} but this filter reads {}: recompile the policy with a matching waapc",
+                        f.version,
+                        crate::families::FAMILIES_VERSION
+                    )));
+                }
+                f
+            }
+        };
         let dfas: Vec<&'static [u8]> = bundle.dfas().collect();
         let matchers = program
             .regexes
@@ -145,6 +166,7 @@ impl Engine {
             bundle_len: len,
             dfa_count: dfas.len(),
             program,
+            families,
             phase_rules,
             _storage: storage,
         })
@@ -168,6 +190,11 @@ impl Engine {
             *slot = Some(built.clone());
         }
         built
+    }
+
+    /// The families beside the WAF (rate limits, bots, API protection).
+    pub fn families(&self) -> &crate::families::Families {
+        &self.families
     }
 
     /// Who compiled the bundle, and its policy revision.

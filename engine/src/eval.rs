@@ -29,6 +29,16 @@ pub enum Verdict {
         /// Rule ids, the denying rule first.
         rule_ids: Vec<u32>,
     },
+    /// Answer with this local reply (a family's denial, challenge or rate-limit answer,
+    /// with its own headers and body).
+    Reply(crate::families::Reply),
+}
+
+impl Verdict {
+    /// True unless the request (or response) may go on.
+    pub fn is_stop(&self) -> bool {
+        !matches!(self, Verdict::Allow)
+    }
 }
 
 /// A value read from a collection: its key (empty for scalars) and bytes. The name
@@ -144,10 +154,10 @@ type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<
 /// One request's evaluation state. `E` is how the transaction holds the engine: `&Engine`
 /// natively, `Rc<Engine>` in the filter (so a request outlives no borrow).
 pub struct Transaction<E: Deref<Target = Engine> + Clone> {
-    engine: E,
-    head: RequestHead,
+    pub(crate) engine: E,
+    pub(crate) head: RequestHead,
     hd: HeadData,
-    body: Option<BodyData>,
+    pub(crate) body: Option<BodyData>,
     resp: ResponseData,
     tx: BTreeMap<String, Vec<u8>>,
     matched_var: (Vec<u8>, Vec<u8>),
@@ -158,8 +168,8 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     processor_override: Option<BodyProcessor>,
     force_body_var: bool,
     matches: Vec<MatchRecord>,
-    denied: Option<(u16, u32)>,
-    would_deny: Option<(u16, u32)>,
+    pub(crate) denied: Option<(u16, u32)>,
+    pub(crate) would_deny: Option<(u16, u32)>,
     allowed: bool,
     errors: u32,
     /// Transformation results by (value address, length, chain hash).
@@ -168,6 +178,8 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     scache: RefCell<SCache>,
     /// Work counters: (rules evaluated, operator runs).
     stats: core::cell::Cell<(u32, u32)>,
+    /// Facts and decisions shared by the families beside the WAF.
+    pub(crate) ctx: crate::families::RequestContext,
 }
 
 #[derive(Clone, Debug)]
@@ -187,6 +199,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     /// Starts a transaction for a request on `engine`.
     pub fn new(engine: E, head: RequestHead) -> Self {
         let hd = HeadData::new(&head);
+        let ctx = crate::families::RequestContext {
+            client_ip: crate::families::client_ip(&head, &engine.families.client),
+            ..Default::default()
+        };
         let mut tx = BTreeMap::new();
         for (k, v) in &engine.program.tx_init {
             tx.insert(k.to_ascii_lowercase(), v.as_bytes().to_vec());
@@ -213,11 +229,16 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             tcache: RefCell::new(TCache::with_capacity_and_hasher(256, Default::default())),
             scache: RefCell::new(HashMap::default()),
             stats: core::cell::Cell::new((0, 0)),
+            ctx,
         }
     }
 
-    /// Phase 1: request headers.
+    /// Request headers: the families in their fixed order (see
+    /// [`Transaction::families_request_headers`]), then WAF phase 1.
     pub fn on_request_headers(&mut self, host: &dyn Host) -> Verdict {
+        if let Some(v) = self.families_request_headers(host) {
+            return v;
+        }
         self.run_phase(1, host)
     }
 
@@ -262,6 +283,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             .processor_override
             .unwrap_or_else(|| BodyProcessor::for_content_type(&ct));
         self.body = Some(BodyData::new(body, truncated, processor, &ct));
+        if let Some(v) = self.families_request_body(host) {
+            return v;
+        }
         self.run_phase(2, host)
     }
 
@@ -269,7 +293,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     /// them: headers, then the body when the policy inspects bodies (cut at the limit and
     /// flagged truncated), else an empty body. For native tools and tests.
     pub fn run_request(&mut self, body: &[u8], host: &dyn Host) -> Verdict {
-        if let v @ Verdict::Deny { .. } = self.on_request_headers(host) {
+        let v = self.on_request_headers(host);
+        if v.is_stop() {
             return v;
         }
         if !self.wants_request_body() {
@@ -340,12 +365,19 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let (status, id) = decision;
         let ids = self.deny_ids(id);
         let family = self
-            .engine
-            .program
-            .rules
+            .ctx
+            .decisions
             .iter()
-            .find(|r| r.id == id)
-            .map(|r| r.family.as_str())
+            .find(|d| d.rule_id == id)
+            .map(|d| d.family.name())
+            .or_else(|| {
+                self.engine
+                    .program
+                    .rules
+                    .iter()
+                    .find(|r| r.id == id)
+                    .map(|r| r.family.as_str())
+            })
             .unwrap_or(if id == 0 { "limits" } else { "waf" });
         let score = [
             "blocking_inbound_anomaly_score",

@@ -6,6 +6,7 @@
 
 pub mod detect;
 pub mod engine;
+pub mod families;
 pub mod eval;
 pub mod host;
 pub mod log;
@@ -18,5 +19,6 @@ pub mod transform;
 
 pub use engine::{bundle_from_plugin_config, Engine, LoadError};
 pub use eval::{Transaction, Verdict};
+pub use families::{Family, Reply};
 pub use host::{Host, LogLevel};
 pub use request::RequestHead;

@@ -179,10 +179,30 @@ impl WaapHttp {
         Action::Pause
     }
 
+    /// Sends a family's local reply (denial, challenge, rate-limit answer).
+    fn reply(&mut self, r: &waap_engine::Reply) -> Action {
+        let host = ProxyHost;
+        host.counter_add("waap.requests.denied", 1);
+        let headers: Vec<(&str, &str)> = r
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        if hostcalls::send_http_response(r.status as u32, headers, Some(&r.body)).is_err() {
+            host.log(
+                waap_engine::LogLevel::Error,
+                "waap: could not send the local reply; resetting the stream",
+            );
+            let _ = hostcalls::reset_http_request();
+        }
+        Action::Pause
+    }
+
     fn after(&mut self, v: Verdict) -> Action {
         match v {
             Verdict::Allow => Action::Continue,
             Verdict::Deny { status, rule_ids } => self.deny(status, &rule_ids),
+            Verdict::Reply(r) => self.reply(&r),
         }
     }
 }
@@ -217,7 +237,7 @@ impl HttpContext for WaapHttp {
         let mut tx = Transaction::new(engine, head);
         let v = tx.on_request_headers(&host);
         self.tx = Some(tx);
-        if let Verdict::Deny { .. } = v {
+        if v.is_stop() {
             return self.after(v);
         }
         let wants_body = self.tx.as_ref().is_some_and(|t| t.wants_request_body());
@@ -273,7 +293,7 @@ impl HttpContext for WaapHttp {
             }
         }
         let v = tx.on_response_headers(status, headers, &host);
-        if let Verdict::Deny { .. } = v {
+        if v.is_stop() {
             return self.after(v);
         }
         if !end_of_stream && tx.wants_response_body() {
@@ -301,9 +321,13 @@ impl HttpContext for WaapHttp {
             .unwrap_or_default();
         match tx.on_response_body(body, &host) {
             Verdict::Allow => Action::Continue,
-            Verdict::Deny { status, rule_ids } => {
+            v => {
+                let (status, msg) = match v {
+                    Verdict::Deny { status, rule_ids } => (status, tx.deny_body(status, &rule_ids)),
+                    Verdict::Reply(r) => (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+                    Verdict::Allow => (200, String::new()),
+                };
                 // Headers may be on the wire already: replace the body we still hold.
-                let msg = tx.deny_body(status, &rule_ids);
                 let _ = hostcalls::set_buffer(
                     BufferType::HttpResponseBody,
                     0,

@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use waap_engine::host::NativeHost;
-use waap_engine::{Engine, RequestHead, Verdict};
+use waap_engine::{Engine, RequestHead};
 
 const POLICY: &str = include_str!("../../examples/basic/policy.yaml");
 
@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
     ENGINE.with(|engine| {
         let host = NativeHost::default();
         let mut tx = engine.transaction(head);
-        let mut denied = matches!(tx.on_request_headers(&host), Verdict::Deny { .. });
+        let mut denied = tx.on_request_headers(&host).is_stop();
         if !denied {
             // As the filter: phase 2 always runs, with an empty body when none is wanted.
             let truncated = if tx.wants_request_body() {
@@ -78,20 +78,14 @@ fuzz_target!(|data: &[u8]| {
                 body.clear();
                 false
             };
-            denied = matches!(
-                tx.on_request_body(body, truncated, &host),
-                Verdict::Deny { .. }
-            );
+            denied = tx.on_request_body(body, truncated, &host).is_stop();
         }
         if !denied {
             let resp_headers = vec![(
                 "content-type".to_string(),
                 b"text/html; charset=utf-8".to_vec(),
             )];
-            denied = matches!(
-                tx.on_response_headers(200, resp_headers, &host),
-                Verdict::Deny { .. }
-            );
+            denied = tx.on_response_headers(200, resp_headers, &host).is_stop();
         }
         if !denied && tx.wants_response_body() {
             let _ = tx.on_response_body(b"<html><body>ok</body></html>".to_vec(), &host);

@@ -96,6 +96,7 @@ pub const MAX_PREFILTER_LITERALS: usize = 64;
 /// Builds DFAs for every regex (fills `dfa`), then lays out the bundle.
 pub fn emit(
     program: &mut Program,
+    families: &waap_engine::families::Families,
     opts: &BackendOptions,
     meta: &Meta,
 ) -> Result<(Vec<u8>, BackendStats), String> {
@@ -137,6 +138,12 @@ pub fn emit(
     w.section(SectionKind::Program, true, program_bytes);
     for d in dfa_sections {
         w.section(SectionKind::Dfa, true, d);
+    }
+    if !families.is_empty() {
+        let bytes =
+            postcard::to_allocvec(families).map_err(|e| format!("encoding the families: {e}"))?;
+        // Required: a filter that cannot read the families must not run without them.
+        w.section(SectionKind::Families, true, bytes);
     }
     Ok((w.finish(meta), stats))
 }

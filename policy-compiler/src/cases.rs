@@ -198,6 +198,14 @@ pub fn run_native(engine: &Engine, case: &Case) -> Result<(), String> {
         Verdict::Deny { status, rule_ids } => {
             (status, rule_ids.into_iter().map(u64::from).collect())
         }
+        Verdict::Reply(r) => (
+            r.status,
+            tx.decisions()
+                .iter()
+                .filter(|d| !d.monitored)
+                .map(|d| u64::from(d.rule_id))
+                .collect(),
+        ),
     };
     judge(&case.expect, status, &ids)
 }

@@ -34,6 +34,21 @@ pub fn explain(engine: &Engine, input: &[u8]) -> Result<String, String> {
             let ids: Vec<String> = rule_ids.iter().map(u32::to_string).collect();
             let _ = writeln!(out, "verdict: deny {status} (rules {})", ids.join(", "));
         }
+        Verdict::Reply(r) => {
+            let _ = writeln!(out, "verdict: reply {}", r.status);
+        }
+    }
+    for d in tx.decisions() {
+        let _ = writeln!(
+            out,
+            "decision: {} rule {} {}{} {} ({})",
+            d.family.name(),
+            d.rule_id,
+            if d.monitored { "would be " } else { "" },
+            d.action.enforced(),
+            d.status,
+            d.reason
+        );
     }
     let _ = writeln!(out, "matched rules: {}", tx.matches().len());
     for m in tx.matches() {

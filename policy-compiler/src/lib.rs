@@ -64,7 +64,7 @@ pub fn compile_str(file: &str, src: &str) -> Result<Compiled, PolicyErrors> {
         revision: revision.clone(),
         extra: vec![("source".into(), file.into())],
     };
-    let (bundle, stats) = backend::emit(&mut fe.program, &fe.backend, &meta)
+    let (bundle, stats) = backend::emit(&mut fe.program, &fe.families, &fe.backend, &meta)
         .map_err(|msg| PolicyError::new(file, msg))?;
     Ok(Compiled {
         bundle,

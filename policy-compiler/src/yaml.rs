@@ -39,6 +39,18 @@ pub struct PolicyFile {
     /// Rule sets: the OWASP Core Rule Set.
     #[serde(default)]
     pub waf: Option<crate::crs::WafYaml>,
+    /// How the client address is found (trusted `X-Forwarded-For` hops).
+    #[serde(default)]
+    pub client_ip: Option<ClientIpYaml>,
+}
+
+/// `client_ip:`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIpYaml {
+    /// Proxies in front of Envoy that append to `X-Forwarded-For` and are trusted.
+    #[serde(default)]
+    pub xff_trusted_hops: u8,
 }
 
 /// `mode:`.
@@ -221,6 +233,8 @@ pub struct Frontend {
     pub diagnostics: Vec<String>,
     /// SecLang files read.
     pub files: Vec<std::path::PathBuf>,
+    /// Rate limits, bots, API protection and client identity.
+    pub families: waap_engine::families::Families,
 }
 
 /// Parses and lowers a YAML policy.
@@ -341,6 +355,14 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
             continue;
         }
         seen.push(r.id);
+        if let Some(f) = waap_engine::families::Family::of_reserved(r.id) {
+            errors.push(err(format!(
+                "rule id {} is in a range reserved for the {} family (see the policy reference)",
+                r.id,
+                f.name()
+            )));
+            continue;
+        }
         match lower_rule(r, &mut program) {
             Ok(rule) => {
                 if rule.phase == 2 {
@@ -374,6 +396,12 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
     if !errors.is_empty() {
         return Err(PolicyErrors(errors));
     }
+    let families = waap_engine::families::Families {
+        version: waap_engine::families::FAMILIES_VERSION,
+        client: waap_engine::families::ClientConfig {
+            xff_trusted_hops: pf.client_ip.as_ref().map_or(0, |c| c.xff_trusted_hops),
+        },
+    };
     let regex = pf.regex.unwrap_or_default();
     Ok(Frontend {
         program,
@@ -385,6 +413,7 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         revision: pf.revision,
         diagnostics,
         files,
+        families,
     })
 }
 
