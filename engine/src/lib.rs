@@ -4,10 +4,11 @@
 //! [`Transaction`] per request; the engine reaches the outside world only through the
 //! [`Host`] trait, so everything here is tested natively with `cargo test`.
 
+pub mod api;
 pub mod detect;
 pub mod engine;
-pub mod families;
 pub mod eval;
+pub mod families;
 pub mod host;
 pub mod log;
 pub mod matcher;

@@ -148,6 +148,9 @@ fn request_head() -> RequestHead {
         }
     }
     head.protocol = property(&["request", "protocol"]).unwrap_or_else(|| "HTTP/1.1".into());
+    // Present only on mutual-TLS connections with a verified peer certificate.
+    head.peer_cert_sha256 =
+        property(&["connection", "sha256_peer_certificate_digest"]).filter(|d| !d.is_empty());
     head.remote_addr = property(&["source", "address"])
         .map(|a| strip_port(&a))
         .unwrap_or_default();
