@@ -158,9 +158,7 @@ impl Lit {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.equals(y))
             }
             (Lit::Obj(a), Value::Object(b)) => {
-                a.len() == b.len()
-                    && a.iter()
-                        .all(|(k, x)| b.get(k).is_some_and(|y| x.equals(y)))
+                a.len() == b.len() && a.iter().all(|(k, x)| b.get(k).is_some_and(|y| x.equals(y)))
             }
             _ => false,
         }
@@ -293,7 +291,11 @@ pub struct Violation {
 
 impl core::fmt::Display for Violation {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{} at '{}': {}", self.keyword, self.pointer, self.message)
+        write!(
+            f,
+            "{} at '{}': {}",
+            self.keyword, self.pointer, self.message
+        )
     }
 }
 
@@ -517,11 +519,7 @@ impl SchemaSet {
             Some(v) => v,
             None => {
                 let t = self.effective_types(id, 0);
-                return fail(
-                    &Path::Root,
-                    "type",
-                    format!("expected {}", type_names(t)),
-                );
+                return fail(&Path::Root, "type", format!("expected {}", type_names(t)));
             }
         };
         self.validate(id, &v, Direction::Request, patterns)
@@ -557,7 +555,9 @@ impl SchemaSet {
         if depth > 16 {
             return None;
         }
-        n.all_of.iter().find_map(|&m| self.items_schema(m, depth + 1))
+        n.all_of
+            .iter()
+            .find_map(|&m| self.items_schema(m, depth + 1))
     }
 
     fn coerce(&self, id: SchemaId, raw: &str, depth: usize) -> Option<Value> {
@@ -734,7 +734,11 @@ impl Ctx<'_> {
             return fail(path, "readOnly", "read-only property in a request".into());
         }
         if n.write_only && self.dir == Direction::Response && !path_is_root(path) {
-            return fail(path, "writeOnly", "write-only property in a response".into());
+            return fail(
+                path,
+                "writeOnly",
+                "write-only property in a response".into(),
+            );
         }
         if !type_ok(n.types, v) {
             return fail(path, "type", format!("expected {}", type_names(n.types)));
@@ -746,7 +750,11 @@ impl Ctx<'_> {
         }
         if let Some(e) = &n.enum_values {
             if !e.iter().any(|l| l.equals(v)) {
-                return fail(path, "enum", format!("value not one of {} allowed", e.len()));
+                return fail(
+                    path,
+                    "enum",
+                    format!("value not one of {} allowed", e.len()),
+                );
             }
         }
         match v {
@@ -813,12 +821,20 @@ impl Ctx<'_> {
         }
         if let Some(m) = n.exclusive_minimum {
             if !gt(m) {
-                return fail(path, "exclusiveMinimum", format!("must be > {}", fmt_num(m)));
+                return fail(
+                    path,
+                    "exclusiveMinimum",
+                    format!("must be > {}", fmt_num(m)),
+                );
             }
         }
         if let Some(m) = n.exclusive_maximum {
             if !lt(m) {
-                return fail(path, "exclusiveMaximum", format!("must be < {}", fmt_num(m)));
+                return fail(
+                    path,
+                    "exclusiveMaximum",
+                    format!("must be < {}", fmt_num(m)),
+                );
             }
         }
         if let Some(m) = n.multiple_of {
@@ -889,7 +905,11 @@ impl Ctx<'_> {
             }
             if let Some(max) = max {
                 if count > max {
-                    return fail(path, "maxContains", format!("more than {max} matching items"));
+                    return fail(
+                        path,
+                        "maxContains",
+                        format!("more than {max} matching items"),
+                    );
                 }
             }
         }
@@ -929,7 +949,11 @@ impl Ctx<'_> {
         }
         for r in &n.required {
             if !o.contains_key(r) {
-                return fail(&Path::Key(path, r), "required", "required property missing".into());
+                return fail(
+                    &Path::Key(path, r),
+                    "required",
+                    "required property missing".into(),
+                );
             }
         }
         for (k, deps) in &n.dependent_required {
@@ -1166,7 +1190,10 @@ mod tests {
         let v = s
             .validate(root, &doc, Direction::Request, &no_patterns)
             .unwrap_err();
-        assert_eq!((v.pointer.as_str(), v.keyword.as_str()), ("/id", "readOnly"));
+        assert_eq!(
+            (v.pointer.as_str(), v.keyword.as_str()),
+            ("/id", "readOnly")
+        );
         assert!(s
             .validate(root, &doc, Direction::Response, &no_patterns)
             .is_ok());
@@ -1184,7 +1211,10 @@ mod tests {
         let v = s
             .validate(root, &json!({}), Direction::Request, &no_patterns)
             .unwrap_err();
-        assert_eq!((v.pointer.as_str(), v.keyword.as_str()), ("/amount", "required"));
+        assert_eq!(
+            (v.pointer.as_str(), v.keyword.as_str()),
+            ("/amount", "required")
+        );
     }
 
     #[test]
@@ -1229,11 +1259,15 @@ mod tests {
         });
         assert!(s.validate_text(int, "42", &no_patterns).is_ok());
         assert_eq!(
-            s.validate_text(int, "4x", &no_patterns).unwrap_err().keyword,
+            s.validate_text(int, "4x", &no_patterns)
+                .unwrap_err()
+                .keyword,
             "type"
         );
         assert_eq!(
-            s.validate_text(int, "101", &no_patterns).unwrap_err().keyword,
+            s.validate_text(int, "101", &no_patterns)
+                .unwrap_err()
+                .keyword,
             "maximum"
         );
         assert!(s.validate_text(int, "4.5", &no_patterns).is_err());
