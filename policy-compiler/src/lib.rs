@@ -9,6 +9,7 @@ pub mod error;
 pub mod explain;
 pub mod inspect;
 pub mod rawhttp;
+pub mod schema;
 pub mod seclang;
 pub mod yaml;
 
