@@ -54,6 +54,9 @@ pub mod types {
     pub const ARRAY: u8 = 32;
     /// `object`.
     pub const OBJECT: u8 = 64;
+    /// Modifier (OpenAPI 3.0 / draft 4): `integer` excludes numbers written with a
+    /// fraction or exponent (`1.0`).
+    pub const STRICT_INTEGER: u8 = 128;
 }
 
 /// A JSON number as written: exact integers are kept exact.
@@ -389,7 +392,10 @@ fn type_ok(t: u8, v: &Value) -> bool {
         Value::Null => t & types::NULL != 0,
         Value::Bool(_) => t & types::BOOLEAN != 0,
         Value::Number(n) => {
-            t & types::NUMBER != 0 || (t & types::INTEGER != 0 && Num::of(n).is_integer())
+            t & types::NUMBER != 0
+                || (t & types::INTEGER != 0
+                    && Num::of(n).is_integer()
+                    && !(t & types::STRICT_INTEGER != 0 && n.is_f64()))
         }
         Value::String(_) => t & types::STRING != 0,
         Value::Array(_) => t & types::ARRAY != 0,
@@ -437,7 +443,8 @@ pub fn is_multiple_of(v: Num, m: f64) -> bool {
         match v {
             Num::U(u) => return u % (m as u64) == 0,
             Num::I(i) => return i % (m as i64) == 0,
-            Num::F(_) => {}
+            // Exact in binary floating point for a whole divisor.
+            Num::F(f) => return f.is_finite() && f.fract() == 0.0 && f % m == 0.0,
         }
     }
     let f = v.as_f64();
@@ -561,7 +568,7 @@ impl SchemaSet {
     }
 
     fn coerce(&self, id: SchemaId, raw: &str, depth: usize) -> Option<Value> {
-        let t = self.effective_types(id, 0);
+        let t = self.effective_types(id, 0) & !types::STRICT_INTEGER;
         if t & !(types::STRING | types::NULL) == 0 {
             return Some(Value::String(raw.to_string()));
         }

@@ -281,6 +281,9 @@ impl<'s> SchemaCompiler<'s> {
                 };
             }
         }
+        if self.opts.openapi_30 && n.types & types::INTEGER != 0 {
+            n.types |= types::STRICT_INTEGER;
+        }
         if self.opts.openapi_30 && o.get("nullable") == Some(&Value::Bool(true)) && n.types != 0 {
             n.types |= types::NULL;
         }
