@@ -16,6 +16,8 @@ pub(crate) mod operator;
 pub mod parse;
 pub mod program;
 pub mod request;
+pub mod schema;
+pub mod sensitive;
 pub mod transform;
 
 pub use engine::{bundle_from_plugin_config, Engine, LoadError};

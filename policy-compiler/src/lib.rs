@@ -10,6 +10,7 @@ pub mod error;
 pub mod explain;
 pub mod inspect;
 pub mod rawhttp;
+pub mod schema;
 pub mod seclang;
 pub mod token;
 pub mod yaml;
