@@ -199,6 +199,14 @@ impl Engine {
         built
     }
 
+    /// Whether regex `i` of the program matches somewhere in `hay`. An unknown index or a
+    /// matcher failure counts as no match (a schema `pattern` then fails: fail closed).
+    pub fn regex_is_match(&self, i: u32, hay: &[u8]) -> bool {
+        self.matchers
+            .get(i as usize)
+            .is_some_and(|m| m.is_match(hay).unwrap_or(false))
+    }
+
     /// The families beside the WAF (rate limits, bots, API protection).
     pub fn families(&self) -> &crate::families::Families {
         &self.families

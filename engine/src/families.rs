@@ -247,8 +247,7 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         &mut self,
         host: &dyn crate::Host,
     ) -> Option<crate::Verdict> {
-        let _ = host;
-        None
+        self.api_validate_body(host)
     }
 
     /// Records a family decision and, unless `monitored`, stops the request with `reply`.

@@ -35,6 +35,31 @@ pub struct ApiYaml {
     /// Per-operation additions: scopes, roles, object bindings, client certificates.
     #[serde(default)]
     pub routes: Vec<RouteYaml>,
+    /// Mass assignment: reject properties a request-body schema does not declare even
+    /// where it does not say `additionalProperties: false`.
+    #[serde(default)]
+    pub reject_unknown_properties: bool,
+    /// Response inspection.
+    #[serde(default)]
+    pub responses: Option<ResponsesYaml>,
+}
+
+/// `api.responses`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponsesYaml {
+    /// `allow` (default), `remove` or `block` properties the response schema lacks.
+    #[serde(default)]
+    pub undeclared_properties: Option<String>,
+    /// Detectors: `card`, `kr_rrn`, `email`, `phone`, `api_key`.
+    #[serde(default)]
+    pub sensitive_data: Vec<String>,
+    /// `mask` (default) or `block`.
+    #[serde(default)]
+    pub sensitive_action: Option<String>,
+    /// Largest response body inspected, bytes (default 1 MiB).
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 /// `api.unknown_routes`.
@@ -462,6 +487,42 @@ pub fn lower(y: &ApiYaml, base: &Path, schema_of: &mut SchemaOf) -> Result<Lower
                 spec_path.display()
             ));
         }
+    }
+    if let Some(r) = &y.responses {
+        use waap_engine::api::{ResponsePolicy, SensitiveAction, Undeclared};
+        use waap_engine::sensitive::Detector;
+        let mut detectors = Vec::new();
+        for d in &r.sensitive_data {
+            let det = Detector::ALL
+                .iter()
+                .find(|x| x.name() == d)
+                .ok_or_else(|| {
+                    format!("api.responses.sensitive_data: unknown detector `{d}` (card, kr_rrn, email, phone, api_key)")
+                })?;
+            detectors.push(*det);
+        }
+        cfg.responses =
+            ResponsePolicy {
+                undeclared: match r.undeclared_properties.as_deref() {
+                    None | Some("allow") => Undeclared::Allow,
+                    Some("remove") => Undeclared::Remove,
+                    Some("block") => Undeclared::Block,
+                    Some(o) => return Err(format!(
+                        "api.responses.undeclared_properties: `{o}` is not allow, remove or block"
+                    )),
+                },
+                detectors,
+                sensitive_action: match r.sensitive_action.as_deref() {
+                    None | Some("mask") => SensitiveAction::Mask,
+                    Some("block") => SensitiveAction::Block,
+                    Some(o) => {
+                        return Err(format!(
+                            "api.responses.sensitive_action: `{o}` is not mask or block"
+                        ))
+                    }
+                },
+                limit: r.limit.unwrap_or(1 << 20),
+            };
     }
     if let Some(j) = &y.jwt {
         cfg.jwt = Some(lower_jwt(j, base)?);

@@ -401,13 +401,29 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
     }
     let api = match &pf.api {
         Some(a) => {
-            let mut schema_of = |_doc: &serde_json::Value,
-                                 _s: &serde_json::Value,
-                                 _ptr: &str,
-                                 _request: bool|
-             -> Result<Option<u32>, String> { Ok(None) };
-            match crate::api::lower(a, base, &mut schema_of) {
-                Ok(l) => Some(l.config),
+            let mut set = waap_engine::schema::SchemaSet::default();
+            let strict = a.reject_unknown_properties;
+            let regexes = &mut program.regexes;
+            let mut schema_of = |doc: &serde_json::Value,
+                                 schema: &serde_json::Value,
+                                 ptr: &str,
+                                 request_body: bool|
+             -> Result<Option<u32>, String> {
+                let opts = crate::schema::SchemaOptions {
+                    openapi_30: doc
+                        .get("openapi")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|v| v.starts_with("3.0")),
+                    strict_objects: strict && request_body,
+                };
+                crate::schema::compile_schema(doc, schema, ptr, &opts, &mut set, regexes).map(Some)
+            };
+            let lowered = crate::api::lower(a, base, &mut schema_of);
+            match lowered {
+                Ok(mut l) => {
+                    l.config.schemas = set;
+                    Some(l.config)
+                }
                 Err(msg) => {
                     return Err(PolicyErrors(vec![PolicyError::new(
                         file,

@@ -228,3 +228,153 @@ fn function_and_object_level_authorization() {
     );
     assert_eq!(run(&e, "GET", "/admin/users", Some(&admin), None).0, 200);
 }
+
+#[test]
+fn parameters_and_bodies_follow_the_schema() {
+    let e = engine();
+    let alice = tok(
+        "ed25519-private.jwk.json",
+        &claims("alice", &["accounts:read", "transfers:write"], &[], 300),
+    );
+    // Query parameter types: 400 naming the failing parameter.
+    let (s, ids, body) = run(
+        &e,
+        "GET",
+        "/accounts/alice/transactions?limit=ten",
+        Some(&alice),
+        None,
+    );
+    assert_eq!((s, ids), (400, vec![330_010]), "{body}");
+    assert!(body.contains("/query/limit"), "{body}");
+    assert_eq!(
+        run(
+            &e,
+            "GET",
+            "/accounts/alice/transactions?limit=10",
+            Some(&alice),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        run(
+            &e,
+            "GET",
+            "/accounts/alice/transactions?limit=1000",
+            Some(&alice),
+            None
+        )
+        .0,
+        400
+    );
+    // Path parameter pattern.
+    assert_eq!(
+        run(&e, "GET", "/accounts/ALICE%20X", Some(&alice), None).0,
+        400
+    );
+    // Bodies.
+    let ok = r#"{"from":"alice","to":"bob","amount":1000,"currency":"KRW"}"#;
+    assert_eq!(run(&e, "POST", "/transfers", Some(&alice), Some(ok)).0, 200);
+    let cases = [
+        (
+            r#"{"from":"alice","to":"bob","amount":"1000","currency":"KRW"}"#,
+            400,
+            330_011,
+            "/amount",
+        ),
+        (
+            r#"{"from":"alice","to":"bob","amount":1000,"currency":"XXX"}"#,
+            400,
+            330_011,
+            "/currency",
+        ),
+        (
+            r#"{"from":"alice","to":"bob","amount":0,"currency":"KRW"}"#,
+            400,
+            330_011,
+            "/amount",
+        ),
+        (
+            r#"{"from":"alice","to":"bob","currency":"KRW"}"#,
+            400,
+            330_011,
+            "required",
+        ),
+        (
+            r#"{"from":"alice","to":"bob","amount":1,"currency":"KRW","status":"approved"}"#,
+            400,
+            330_013,
+            "/status",
+        ),
+        (
+            r#"{"from":"alice","to":"bob","amount":1,"currency":"KRW","fee":0}"#,
+            400,
+            330_013,
+            "fee",
+        ),
+        (r#"{"from":"alice","#, 400, 330_011, "invalid JSON"),
+    ];
+    for (doc, status, id, needle) in cases {
+        let (s, ids, body) = run(&e, "POST", "/transfers", Some(&alice), Some(doc));
+        assert_eq!((s, ids.clone()), (status, vec![id]), "{doc}: {body}");
+        assert!(body.contains(needle), "{doc}: {needle} not in {body}");
+        assert!(!body.contains("approved"), "a value was echoed: {body}");
+    }
+    // Body limits: nesting depth.
+    let deep = format!(
+        r#"{{"from":"alice","to":"bob","amount":1,"currency":"KRW","memo":{}"x"{}}}"#,
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    assert_eq!(
+        run(&e, "POST", "/transfers", Some(&alice), Some(&deep)).0,
+        413
+    );
+}
+
+#[test]
+fn responses_are_pruned_and_masked() {
+    let e = engine();
+    let alice = tok(
+        "ed25519-private.jwk.json",
+        &claims("alice", &["accounts:read"], &[], 300),
+    );
+    let head = RequestHead {
+        method: "GET".into(),
+        uri: b"/accounts/alice".to_vec(),
+        protocol: "HTTP/1.1".into(),
+        headers: vec![(
+            "authorization".into(),
+            format!("Bearer {alice}").into_bytes(),
+        )],
+        remote_addr: "127.0.0.1".into(),
+        request_id: "r".into(),
+        peer_cert_sha256: None,
+    };
+    let host = NativeHost::default();
+    let mut tx = e.transaction(head);
+    assert_eq!(tx.run_request(b"", &host), Verdict::Allow);
+    let body = br#"{"id":"alice","owner":"alice","balance":5,"currency":"KRW","card_number":"4111 1111 1111 1111","resident_number":"900101-1234568","note":"card 4111 1111 1111 1112 rrn 900101-1234567","internal_risk_score":17}"#;
+    let v = tx.on_response_headers(
+        200,
+        vec![("content-type".into(), b"application/json".to_vec())],
+        &host,
+    );
+    assert_eq!(v, Verdict::Allow);
+    assert!(tx.wants_response_body());
+    assert!(tx.may_rewrite_response());
+    assert_eq!(
+        tx.on_response_body_with(body.to_vec(), false, &host),
+        Verdict::Allow
+    );
+    let out = tx.take_response_rewrite().expect("a rewritten body");
+    let doc: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(doc["card_number"], "*******************");
+    assert_eq!(doc["resident_number"], "**************");
+    // Look-alikes failing Luhn / the check digit stay.
+    assert_eq!(doc["note"], "card 4111 1111 1111 1112 rrn 900101-1234567");
+    // Undeclared property removed.
+    assert!(doc.get("internal_risk_score").is_none(), "{doc}");
+    assert_eq!(doc["balance"], 5);
+}

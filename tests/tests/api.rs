@@ -138,6 +138,53 @@ fn api_example_enforces_routes_tokens_and_authorization() {
             "{name}"
         );
     }
+    // A wrong type in a query parameter: 400 naming the parameter.
+    let r = call(
+        &s,
+        "GET",
+        "/accounts/alice/transactions?limit=ten",
+        Some(&alice),
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let j = body_json(&r);
+    assert_eq!(j["rule_ids"], json!([330010]));
+    assert!(
+        j["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("/query/limit")),
+        "{j}"
+    );
+    // Writes with a readOnly or an undeclared property: 400 (mass assignment).
+    let writer = tok(
+        "ed25519-private.jwk.json",
+        &claims("alice", &["transfers:write"], &[], 300),
+    );
+    for doc in [
+        r#"{"from":"alice","to":"bob","amount":5,"currency":"KRW","status":"approved"}"#,
+        r#"{"from":"alice","to":"bob","amount":5,"currency":"KRW","fee":0}"#,
+    ] {
+        let r = call(&s, "POST", "/transfers", Some(&writer), Some(doc));
+        assert_eq!(r.status, 400, "{doc}: {}", r.text());
+        assert_eq!(body_json(&r)["rule_ids"], json!([330013]), "{doc}");
+    }
+    let ok = r#"{"from":"alice","to":"bob","amount":5,"currency":"KRW"}"#;
+    assert_eq!(
+        call(&s, "POST", "/transfers", Some(&writer), Some(ok)).status,
+        201
+    );
+    // The response: card and resident registration numbers masked, look-alikes untouched,
+    // the undeclared property removed.
+    let r = call(&s, "GET", "/accounts/alice", Some(&alice), None);
+    let j = body_json(&r);
+    assert_eq!(j["card_number"], "*******************", "{j}");
+    assert_eq!(j["resident_number"], "**************", "{j}");
+    assert_eq!(
+        j["note"],
+        "look-alikes stay: card 4111 1111 1111 1112, rrn 900101-1234567"
+    );
+    assert!(j.get("internal_risk_score").is_none(), "{j}");
+    assert!(!r.text().contains("4111 1111 1111 1111"));
     // The decision is logged with family and rule id, without the token.
     let log = s.envoy.log_text();
     assert!(log.contains(r#""family":"api","id":330031"#), "{log}");

@@ -156,6 +156,52 @@ impl Default for ApiLimits {
     }
 }
 
+/// What to do with response properties the response schema does not declare (API3).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Undeclared {
+    /// Leave them.
+    #[default]
+    Allow,
+    /// Remove them from the JSON body.
+    Remove,
+    /// Replace the body with a JSON error.
+    Block,
+}
+
+/// What to do with sensitive data found in a response.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SensitiveAction {
+    /// Overwrite it with `*` (same length).
+    #[default]
+    Mask,
+    /// Replace the body with a JSON error.
+    Block,
+}
+
+/// Response inspection.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ResponsePolicy {
+    /// Undeclared properties.
+    pub undeclared: Undeclared,
+    /// Sensitive-data detectors to run.
+    pub detectors: Vec<crate::sensitive::Detector>,
+    /// What to do with their findings.
+    pub sensitive_action: SensitiveAction,
+    /// Largest response body inspected; larger ones pass unchanged (counted).
+    pub limit: u32,
+}
+
+impl Default for ResponsePolicy {
+    fn default() -> Self {
+        ResponsePolicy {
+            undeclared: Undeclared::Allow,
+            detectors: Vec::new(),
+            sensitive_action: SensitiveAction::Mask,
+            limit: 1 << 20,
+        }
+    }
+}
+
 /// The API family's configuration (FAMILIES section).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct ApiConfig {
@@ -175,6 +221,10 @@ pub struct ApiConfig {
     pub roles_claim: String,
     /// Body limits.
     pub limits: ApiLimits,
+    /// Parameter, body and response schemas.
+    pub schemas: crate::schema::SchemaSet,
+    /// Response inspection.
+    pub responses: ResponsePolicy,
 }
 
 /// Per-VM state built from [`ApiConfig`] at load: the key verifiers.
@@ -204,6 +254,12 @@ pub struct ApiState {
     pub route: Option<u32>,
     /// Path parameters of the matched operation.
     pub path_params: Vec<(String, String)>,
+    /// The response body will be inspected.
+    pub inspect_response: bool,
+    /// The response's schema, if declared for its status.
+    pub response_schema: Option<u32>,
+    /// A replacement response body (masked or pruned).
+    pub rewrite: Option<Vec<u8>>,
 }
 
 /// The SHA-256 thumbprint of a certificate, base64url without padding (`x5t#S256`), from
@@ -292,6 +348,7 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
                 self.ctx.api = ApiState {
                     route: Some(i as u32),
                     path_params: params,
+                    ..ApiState::default()
                 };
             }
             (found, _) => {
@@ -399,8 +456,8 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         None
     }
 
-    /// API step 4, after rate limits and bots: function-level and object-level
-    /// authorization, then parameters.
+    /// API step 4, after rate limits and bots: function-level authorization (scopes,
+    /// roles), parameters against their schemas, then object-level authorization.
     pub(crate) fn api_authorize(&mut self, host: &dyn Host) -> Option<crate::Verdict> {
         let engine = self.engine.clone();
         let api = engine.families.api.as_ref()?;
@@ -425,6 +482,45 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
                 return self.api_deny(host, 403, 330_030, "role required", Vec::new());
             }
         }
+        // Parameters.
+        for p in &route.params {
+            let value = if p.location == ParamIn::Query {
+                // Repeated query parameters are one comma-separated list.
+                let all: Vec<String> = self
+                    .hd
+                    .args_get
+                    .iter()
+                    .filter(|(n, _)| n.as_slice() == p.name.as_bytes())
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                    .collect();
+                (!all.is_empty()).then(|| all.join(","))
+            } else {
+                self.api_param(p.location, &p.name)
+            };
+            let Some(value) = value else {
+                if p.required {
+                    let reason = format!("{} parameter {} is required", p.location.name(), p.name);
+                    return self.api_deny(host, 400, 330_010, &reason, Vec::new());
+                }
+                continue;
+            };
+            if let Some(id) = p.schema {
+                let patterns = |i: u32, s: &str| engine.regex_is_match(i, s.as_bytes());
+                if let Err(v) = api.schemas.validate_text(id, &value, &patterns) {
+                    let reason = format!(
+                        "{} parameter {}: {} at '/{}/{}{}': {}",
+                        p.location.name(),
+                        p.name,
+                        v.keyword,
+                        p.location.name(),
+                        p.name,
+                        v.pointer,
+                        v.message
+                    );
+                    return self.api_deny(host, 400, 330_010, &reason, Vec::new());
+                }
+            }
+        }
         // Object level (API1).
         for b in &route.bindings {
             let Some(value) = self.api_param(b.location, &b.param) else {
@@ -440,6 +536,223 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
                 );
                 return self.api_deny(host, 403, 330_031, &reason, Vec::new());
             }
+        }
+        None
+    }
+
+    /// The request body stage: media type, size and depth limits, schema (including
+    /// mass assignment: `readOnly` and undeclared properties).
+    pub(crate) fn api_validate_body(&mut self, host: &dyn Host) -> Option<crate::Verdict> {
+        let engine = self.engine.clone();
+        let api = engine.families.api.as_ref()?;
+        let route = api.routes.get(self.ctx.api.route? as usize)?;
+        let spec = route.body.as_ref()?;
+        let (raw_len, truncated) = self
+            .body
+            .as_ref()
+            .map(|b| (b.raw.len(), b.truncated))
+            .unwrap_or((0, false));
+        if raw_len == 0 {
+            if spec.required {
+                return self.api_deny(host, 400, 330_011, "request body is required", Vec::new());
+            }
+            return None;
+        }
+        if truncated || raw_len > api.limits.max_body as usize {
+            let reason = format!("request body over {} bytes", api.limits.max_body);
+            return self.api_deny(host, 413, 330_012, &reason, Vec::new());
+        }
+        let ct = self
+            .head
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase())
+            .unwrap_or_default();
+        let mime = ct.split(';').next().unwrap_or_default().trim().to_string();
+        if !spec.media_types.iter().any(|m| *m == mime) {
+            let reason = format!("content type {mime} not declared for this operation");
+            return self.api_deny(host, 415, 330_014, &reason, Vec::new());
+        }
+        let is_json = mime == "application/json" || mime.ends_with("+json");
+        let (Some(id), true) = (spec.schema, is_json) else {
+            return None;
+        };
+        let limits = crate::schema::JsonLimits {
+            max_depth: api.limits.max_depth,
+            max_elements: api.limits.max_elements,
+        };
+        let parsed = self
+            .body
+            .as_ref()
+            .map(|b| crate::schema::parse_json(&b.raw, limits));
+        let doc = match parsed {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                let (status, id) = match e {
+                    crate::schema::JsonError::Syntax { .. } => (400, 330_011),
+                    _ => (413, 330_012),
+                };
+                return self.api_deny(host, status, id, &format!("request body: {e}"), Vec::new());
+            }
+            None => return None,
+        };
+        let patterns = |i: u32, s: &str| engine.regex_is_match(i, s.as_bytes());
+        if let Err(v) = api
+            .schemas
+            .validate(id, &doc, crate::schema::Direction::Request, &patterns)
+        {
+            let mass = v.keyword == "readOnly"
+                || v.keyword == "additionalProperties"
+                || v.keyword == "unevaluatedProperties";
+            let reason = format!("request body: {v}");
+            let id = if mass { 330_013 } else { 330_011 };
+            return self.api_deny(host, 400, id, &reason, Vec::new());
+        }
+        None
+    }
+
+    /// Response headers: decides whether the body is inspected (a JSON schema declared
+    /// for the status, or sensitive-data detectors on a JSON or text response).
+    pub(crate) fn api_response_headers(&mut self) {
+        let engine = self.engine.clone();
+        let Some(api) = engine.families.api.as_ref() else {
+            return;
+        };
+        let ct = self
+            .resp
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase())
+            .unwrap_or_default();
+        let mime = ct.split(';').next().unwrap_or_default().trim().to_string();
+        let json = mime == "application/json" || mime.ends_with("+json");
+        let status = self.resp.status;
+        let schema = self
+            .ctx
+            .api
+            .route
+            .and_then(|i| api.routes.get(i as usize))
+            .and_then(|r| {
+                r.responses
+                    .iter()
+                    .find(|(s, _)| *s == status)
+                    .or_else(|| r.responses.iter().find(|(s, _)| *s == 0))
+                    .map(|(_, id)| *id)
+            })
+            .filter(|_| json && api.responses.undeclared != Undeclared::Allow);
+        self.ctx.api.response_schema = schema;
+        self.ctx.api.inspect_response = schema.is_some()
+            || (!api.responses.detectors.is_empty() && (json || mime.starts_with("text/")));
+    }
+
+    /// Whether the filter must drop `Content-Length` because the body may change length.
+    pub fn may_rewrite_response(&self) -> bool {
+        let api = self.engine.families.api.as_ref();
+        self.ctx.api.response_schema.is_some()
+            && api.is_some_and(|a| {
+                a.responses.undeclared == Undeclared::Remove && a.mode == Mode::Block
+            })
+    }
+
+    /// The replacement response body, once: set when properties were removed or data masked.
+    pub fn take_response_rewrite(&mut self) -> Option<Vec<u8>> {
+        self.ctx.api.rewrite.take()
+    }
+
+    /// Response body: removes or blocks undeclared properties, masks or blocks sensitive
+    /// data. `truncated`: the body was larger than the inspection limit (passed unchanged).
+    pub(crate) fn api_response_body(
+        &mut self,
+        truncated: bool,
+        host: &dyn Host,
+    ) -> Option<crate::Verdict> {
+        if !self.ctx.api.inspect_response {
+            return None;
+        }
+        let engine = self.engine.clone();
+        let api = engine.families.api.as_ref()?;
+        if truncated || self.resp.body.len() > api.responses.limit as usize {
+            host.counter_add("waap.api.response_over_limit", 1);
+            return None;
+        }
+        let enforce = api.mode == Mode::Block;
+        let mut body = self.resp.body.clone();
+        let mut changed = false;
+        if let Some(id) = self.ctx.api.response_schema {
+            let limits = crate::schema::JsonLimits {
+                max_depth: api.limits.max_depth,
+                max_elements: api.limits.max_elements.saturating_mul(10),
+            };
+            if let Ok(mut doc) = crate::schema::parse_json(&body, limits) {
+                let patterns = |i: u32, s: &str| engine.regex_is_match(i, s.as_bytes());
+                let removed = api.schemas.prune(id, &mut doc, &patterns);
+                if !removed.is_empty() {
+                    let first = removed.first().cloned().unwrap_or_default();
+                    match api.responses.undeclared {
+                        Undeclared::Block => {
+                            let reason = format!("response property {first} not declared");
+                            if let Some(v) = self.api_deny(host, 502, 330_050, &reason, Vec::new())
+                            {
+                                return Some(v);
+                            }
+                        }
+                        Undeclared::Remove if enforce => {
+                            if let Ok(b) = serde_json::to_vec(&doc) {
+                                body = b;
+                                changed = true;
+                            }
+                            host.counter_add(
+                                "waap.api.response_properties_removed",
+                                removed.len() as u64,
+                            );
+                        }
+                        _ => host.counter_add(
+                            "waap.api.response_properties_undeclared",
+                            removed.len() as u64,
+                        ),
+                    }
+                }
+            }
+        }
+        if !api.responses.detectors.is_empty() {
+            let found = crate::sensitive::scan(&body, &api.responses.detectors);
+            if !found.is_empty() {
+                let mut kinds: Vec<&str> = found.iter().map(|f| f.detector.name()).collect();
+                kinds.sort_unstable();
+                kinds.dedup();
+                match api.responses.sensitive_action {
+                    SensitiveAction::Block => {
+                        let reason =
+                            format!("sensitive data in the response: {}", kinds.join(", "));
+                        if let Some(v) = self.api_deny(host, 502, 330_051, &reason, Vec::new()) {
+                            return Some(v);
+                        }
+                    }
+                    SensitiveAction::Mask if enforce => {
+                        crate::sensitive::mask_json(&mut body, &found);
+                        changed = true;
+                        host.counter_add("waap.api.sensitive_masked", found.len() as u64);
+                    }
+                    SensitiveAction::Mask => {
+                        host.counter_add("waap.api.sensitive_found", found.len() as u64)
+                    }
+                }
+                host.log(
+                    crate::LogLevel::Info,
+                    &format!(
+                        "{{\"waap\":\"sensitive\",\"request_id\":\"{}\",\"family\":\"api\",\"id\":330051,\"action\":\"{}\",\"kinds\":\"{}\",\"count\":{}}}",
+                        crate::log::json_escape(&self.head.request_id),
+                        if enforce { "mask" } else { "would_mask" },
+                        kinds.join(","),
+                        found.len()
+                    ),
+                );
+            }
+        }
+        if changed {
+            self.ctx.api.rewrite = Some(body);
         }
         None
     }
