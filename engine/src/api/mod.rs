@@ -570,7 +570,7 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
             .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase())
             .unwrap_or_default();
         let mime = ct.split(';').next().unwrap_or_default().trim().to_string();
-        if !spec.media_types.iter().any(|m| *m == mime) {
+        if !spec.media_types.contains(&mime) {
             let reason = format!("content type {mime} not declared for this operation");
             return self.api_deny(host, 415, 330_014, &reason, Vec::new());
         }
