@@ -31,6 +31,8 @@ pub struct Families {
     pub version: u32,
     /// How the client address is found.
     pub client: ClientConfig,
+    /// Bot management (`bots:`), when configured.
+    pub bots: Option<crate::bots::BotsConfig>,
 }
 
 impl Families {
@@ -217,6 +219,9 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         // 2. Rate limits.
 
         // 3. Bots.
+        if let Some(v) = self.bots_request_headers(host) {
+            return Some(v);
+        }
 
         // 4. API routes, parameters, authorization.
 
