@@ -3,6 +3,7 @@
 //! backend builds DFAs and writes a checksummed bundle.
 
 pub mod backend;
+pub mod bots;
 pub mod cases;
 pub mod crs;
 pub mod error;
