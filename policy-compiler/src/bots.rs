@@ -274,6 +274,9 @@ pub struct ChallengeYaml {
     previous_key_env: Option<String>,
     #[serde(default)]
     previous_key_file: Option<String>,
+    /// The keys come in the plugin configuration (`"bot_keys"`), not in the bundle.
+    #[serde(default)]
+    keys_from_plugin_config: bool,
 }
 
 /// Minimum key length in bytes.
@@ -539,8 +542,9 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
         }
     }
     let challenges = cfg.routes.iter().any(|r| r.bands.iter().any(|b| b.action == BandAction::Challenge));
-    if challenges && ch.keys.is_empty() {
-        return Err("bots.challenge: a route has a challenge band but no key is configured (key_env or key_file)".into());
+    let from_plugin = c.is_some_and(|c| c.keys_from_plugin_config);
+    if challenges && ch.keys.is_empty() && !from_plugin {
+        return Err("bots.challenge: a route has a challenge band but no key is configured (key_env, key_file, or keys_from_plugin_config: true)".into());
     }
     cfg.challenge = ch;
     Ok(cfg)

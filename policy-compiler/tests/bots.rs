@@ -32,7 +32,10 @@ bots:
 }
 
 fn compile(src: &str) -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("waap-bots-{}-{}", std::process::id(), waap_policy_compiler::fnv1a64(src.as_bytes())));
+    // One directory per call: tests run in parallel.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("waap-bots-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("bots-test.key"), KEY).unwrap();
     std::fs::write(dir.join("prev.key"), "previous-key-material-0123456789").unwrap();
@@ -312,4 +315,52 @@ fn policy_errors_name_file_line_and_entry() {
         assert!(text.contains(line_text) || line_text == "challenge:" , "{err}: line {line} is {text:?}");
         assert!(err.to_string().starts_with("p.yaml"), "{err}");
     }
+}
+
+#[test]
+fn keys_can_come_from_the_plugin_configuration_instead_of_the_bundle() {
+    let src = policy("").replace("key_file: bots-test.key", "keys_from_plugin_config: true");
+    let bundle = waap_policy_compiler::compile_str("p.yaml", &src).unwrap_or_else(|e| panic!("{e}")).bundle;
+    // Without keys in the configuration the filter refuses the policy.
+    let err = Engine::load(bundle.clone()).unwrap().with_bot_keys(None).err().unwrap().to_string();
+    assert!(err.contains("bot_keys"), "{err}");
+    let config = br#"{"bundle":"unused here","bot_keys":["plugin-config-key-0123456789"]}"#;
+    let keys = waap_engine::bots::keys_from_plugin_config(config).unwrap();
+    let e = Engine::load(bundle).unwrap().with_bot_keys(keys).unwrap();
+    let host = NativeHost::default();
+    let curl = [("user-agent", "curl/8")];
+    let (_, html, _) = reply(&run(&e, &host, req("/app/", "203.0.113.5", &curl)));
+    let nonce = nonce_of(&html);
+    let (status, _, hs) = reply(&run(&e, &host, req(&format!("/.waap/challenge?n={nonce}&s={}&r=%2Fapp%2F", solve(&nonce, 8)), "203.0.113.5", &curl)));
+    assert_eq!(status, 303);
+    let cookie = hdr(&hs, "set-cookie").unwrap().split(';').next().unwrap().to_string();
+    assert_eq!(run(&e, &host, req("/app/", "203.0.113.5", &[("user-agent", "curl/8"), ("cookie", &cookie)])), Verdict::Allow);
+    // A bundle key alone still works, and policies without challenge bands need no key.
+    assert!(Engine::load(compile(&policy(""))).unwrap().with_bot_keys(None).is_ok());
+}
+
+#[test]
+fn nojs_fallback_waits_and_checks_the_cookie() {
+    let src = policy("").replace("difficulty: 8", "difficulty: 8\n    nojs_fallback: true\n    nojs_delay: 2");
+    let e = engine(&src);
+    let host = NativeHost::default();
+    let t0 = 1_800_000_000u64;
+    host.fixed_now.set(Some(t0 * 1_000_000_000));
+    let curl = [("user-agent", "curl/8")];
+    let (_, html, hs) = reply(&run(&e, &host, req("/app/", "203.0.113.5", &curl)));
+    assert!(html.contains("http-equiv=\"refresh\" content=\"2;url="), "{html}");
+    let check = hdr(&hs, "set-cookie").unwrap().split(';').next().unwrap().to_string();
+    assert!(check.starts_with("waap_bot_check="));
+    let nonce = nonce_of(&html);
+    let url = format!("/.waap/challenge?n={nonce}&nojs=1&r=%2Fapp%2F");
+    // Too early, or without the check cookie: refused.
+    let early = run(&e, &host, req(&url, "203.0.113.5", &[("user-agent", "curl/8"), ("cookie", &check)]));
+    assert_eq!(reply(&early).0, 403);
+    host.fixed_now.set(Some((t0 + 3) * 1_000_000_000));
+    assert_eq!(reply(&run(&e, &host, req(&url, "203.0.113.5", &curl))).0, 403);
+    let ok = run(&e, &host, req(&url, "203.0.113.5", &[("user-agent", "curl/8"), ("cookie", &check)]));
+    assert_eq!(reply(&ok).0, 303);
+    // Not allowed above the fallback's difficulty ceiling.
+    let err = waap_policy_compiler::compile_str("p.yaml", &src.replace("difficulty: 8", "difficulty: 16")).err().unwrap().to_string();
+    assert!(err.contains("nojs_fallback"), "{err}");
 }

@@ -353,3 +353,86 @@ fn challenge_reply(cfg: &BotsConfig, b: &Binding, now: u64, back: &[u8]) -> Repl
         body: html.into_bytes(),
     }
 }
+
+/// Challenge keys handed over in the plugin configuration instead of the bundle: the JSON
+/// form `{"bundle": "<base64>", "bot_keys": ["<current>", "<previous>"]}` (each key as
+/// text, at least 16 bytes; the first signs, all verify). `None` when the configuration is
+/// raw bundle bytes or has no `bot_keys`. Errors never quote a key.
+pub fn keys_from_plugin_config(config: &[u8]) -> Result<Option<Vec<config::Secret>>, String> {
+    let first = config.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first != Some(b'{') {
+        return Ok(None);
+    }
+    let limits = crate::parse::JsonLimits {
+        max_output_bytes: config.len() + 64,
+        ..Default::default()
+    };
+    let json = crate::parse::parse_json(config, &limits);
+    if json.error.is_some() {
+        // bundle_from_plugin_config reports the parse error.
+        return Ok(None);
+    }
+    let mut keys = Vec::new();
+    let mut listed = false;
+    for (k, v) in json.pairs {
+        if k == b"json.bot_keys" {
+            return Err("plugin configuration: \"bot_keys\" must be a list of strings".into());
+        }
+        if let Some(i) = k.as_slice().strip_prefix(&b"json.bot_keys.array_"[..]) {
+            listed = true;
+            let v = v.trim_ascii().to_vec();
+            if v.len() < 16 {
+                return Err(format!(
+                    "plugin configuration: bot_keys[{}] is {} bytes, at least 16 are needed",
+                    String::from_utf8_lossy(i),
+                    v.len()
+                ));
+            }
+            keys.push(config::Secret(v));
+        }
+    }
+    Ok(listed.then_some(keys))
+}
+
+impl crate::Engine {
+    /// Installs challenge keys from the plugin configuration (they replace the bundle's),
+    /// then refuses a policy that challenges without any key. Call after
+    /// [`crate::Engine::load`] with [`keys_from_plugin_config`]'s result.
+    pub fn with_bot_keys(mut self, keys: Option<Vec<config::Secret>>) -> Result<crate::Engine, crate::LoadError> {
+        let Some(bots) = self.families.bots.as_mut() else {
+            return Ok(self);
+        };
+        if let Some(k) = keys {
+            bots.challenge.keys = k;
+        }
+        let challenges = bots
+            .routes
+            .iter()
+            .any(|r| r.bands.iter().any(|b| b.action == BandAction::Challenge));
+        if challenges && bots.challenge.keys.is_empty() {
+            return Err(crate::LoadError::Families(
+                "bots: a route challenges but no key came with the bundle or in the plugin configuration (\"bot_keys\")".into(),
+            ));
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod plugin_config_tests {
+    use super::keys_from_plugin_config;
+
+    #[test]
+    fn bot_keys_come_from_json_plugin_configuration() {
+        assert_eq!(keys_from_plugin_config(b"WAAPBNDL").unwrap(), None);
+        assert_eq!(keys_from_plugin_config(br#"{"bundle":"x"}"#).unwrap(), None);
+        let k = keys_from_plugin_config(br#"{"bundle":"x","bot_keys":["0123456789abcdef-cur","0123456789abcdef-prev"]}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(k.len(), 2);
+        assert_eq!(k[0].0, b"0123456789abcdef-cur");
+        let e = keys_from_plugin_config(br#"{"bundle":"x","bot_keys":["tiny-secret"]}"#).unwrap_err();
+        assert!(e.contains("at least 16") && !e.contains("tiny-secret"), "{e}");
+        assert!(keys_from_plugin_config(br#"{"bundle":"x","bot_keys":"0123456789abcdef0"}"#).is_err());
+    }
+}
