@@ -65,7 +65,10 @@ fn head(uri: &str, headers: &[(&str, &str)]) -> RequestHead {
         method: "GET".into(),
         uri: uri.as_bytes().to_vec(),
         protocol: "HTTP/1.1".into(),
-        headers: headers.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect(),
         remote_addr: "203.0.113.5".into(),
         request_id: "7d3c1f0a-2b4e-4c6d-9e8f-0a1b2c3d4e5f".into(),
     }
@@ -88,7 +91,10 @@ fn bench(c: &mut Criterion) {
             token::check_token(black_box(&keys), &b, black_box(&tok), NOW_S, 8)
         })
     });
-    let rotated = vec![Secret(b"a-newer-key-0123456789abcdef".to_vec()), keys[0].clone()];
+    let rotated = vec![
+        Secret(b"a-newer-key-0123456789abcdef".to_vec()),
+        keys[0].clone(),
+    ];
     assert!(token::check_token(&rotated, &b, &tok, NOW_S, 8).is_ok());
     g.bench_function("token_verify_rotated", |bn| {
         bn.iter(|| {
@@ -101,25 +107,60 @@ fn bench(c: &mut Criterion) {
     let host = QuietHost;
     let cookie = format!("waap_bot={tok}");
     let nonce = token::mint_nonce(&keys, &b, NOW_S, 8).unwrap();
-    let sol = (0u64..).find(|c| token::work_bits(&nonce, &c.to_string()) >= 8).unwrap();
+    let sol = (0u64..)
+        .find(|c| token::work_bits(&nonce, &c.to_string()) >= 8)
+        .unwrap();
     let solution = format!("/.waap/challenge?n={nonce}&s={sol}&r=%2Fapp%2F");
-    let browser = [("user-agent", BROWSER), ("accept", "text/html"), ("accept-language", "en"), ("accept-encoding", "gzip")];
+    let browser = [
+        ("user-agent", BROWSER),
+        ("accept", "text/html"),
+        ("accept-language", "en"),
+        ("accept-encoding", "gzip"),
+    ];
     let kinds: Vec<(&str, RequestHead, bool)> = vec![
         ("browser_allowed", head("/app/page", &browser), false),
-        ("curl_with_token", head("/app/page", &[("user-agent", "curl/8.5.0"), ("cookie", &cookie)]), false),
-        ("curl_challenged", head("/app/page", &[("user-agent", "curl/8.5.0")]), true),
-        ("scanner_blocked", head("/app/page", &[("user-agent", "sqlmap/1.7")]), true),
-        ("solution_accepted", head(&solution, &[("user-agent", "curl/8.5.0")]), true),
+        (
+            "curl_with_token",
+            head(
+                "/app/page",
+                &[("user-agent", "curl/8.5.0"), ("cookie", &cookie)],
+            ),
+            false,
+        ),
+        (
+            "curl_challenged",
+            head("/app/page", &[("user-agent", "curl/8.5.0")]),
+            true,
+        ),
+        (
+            "scanner_blocked",
+            head("/app/page", &[("user-agent", "sqlmap/1.7")]),
+            true,
+        ),
+        (
+            "solution_accepted",
+            head(&solution, &[("user-agent", "curl/8.5.0")]),
+            true,
+        ),
     ];
     for (name, h, stops) in &kinds {
         // Each kind must take the path it names, or the number measures something else.
         assert_eq!(stage(&e, h, &host), *stops, "{name}");
-        g.bench_function(format!("stage/{name}"), |bn| bn.iter(|| stage(&e, black_box(h), &host)));
+        g.bench_function(format!("stage/{name}"), |bn| {
+            bn.iter(|| stage(&e, black_box(h), &host))
+        });
     }
     // The same browser request under a policy without `bots:`: the transaction's own cost.
-    let plain = Engine::load(waap_policy_compiler::compile_str("p.yaml", "version: 1\nmode: block\n").unwrap().bundle).unwrap();
+    let plain = Engine::load(
+        waap_policy_compiler::compile_str("p.yaml", "version: 1\nmode: block\n")
+            .unwrap()
+            .bundle,
+    )
+    .unwrap();
     let h = head("/app/page", &browser);
-    g.bench_function("stage/baseline_no_bots", |bn| bn.iter(|| stage(&plain, black_box(&h), &host)));
+    g.bench_function("stage/baseline_no_bots", |bn| {
+        bn.iter(|| stage(&plain, black_box(&h), &host))
+    });
     g.finish();
 }
 

@@ -7,8 +7,8 @@
 pub mod bots;
 pub mod detect;
 pub mod engine;
-pub mod families;
 pub mod eval;
+pub mod families;
 pub mod host;
 pub mod log;
 pub mod matcher;

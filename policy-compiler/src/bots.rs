@@ -282,16 +282,33 @@ pub struct ChallengeYaml {
 /// Minimum key length in bytes.
 pub const MIN_KEY_BYTES: usize = 16;
 
-fn read_key(base: &std::path::Path, env: Option<&str>, file: Option<&str>, what: &str) -> Result<Option<Secret>, String> {
+fn read_key(
+    base: &std::path::Path,
+    env: Option<&str>,
+    file: Option<&str>,
+    what: &str,
+) -> Result<Option<Secret>, String> {
     let bytes = match (env, file) {
-        (Some(_), Some(_)) => return Err(format!("bots.challenge: give {what}_env or {what}_file, not both")),
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "bots.challenge: give {what}_env or {what}_file, not both"
+            ))
+        }
         (None, None) => return Ok(None),
         (Some(v), None) => std::env::var_os(v)
             .map(|s| s.into_encoded_bytes())
-            .ok_or_else(|| format!("bots.challenge.{what}_env: environment variable {v} is not set"))?,
+            .ok_or_else(|| {
+                format!("bots.challenge.{what}_env: environment variable {v} is not set")
+            })?,
         (None, Some(f)) => {
             let p = base.join(f);
-            std::fs::read(&p).map_err(|e| format!("bots.challenge.{what}_file: cannot read {}: {}", p.display(), e.kind()))?
+            std::fs::read(&p).map_err(|e| {
+                format!(
+                    "bots.challenge.{what}_file: cannot read {}: {}",
+                    p.display(),
+                    e.kind()
+                )
+            })?
         }
     };
     let trimmed = bytes.trim_ascii().to_vec();
@@ -316,9 +333,16 @@ fn action_of(name: &str) -> Option<BandAction> {
 
 /// Lowers `bots:`; `monitor` is the policy's mode, `base` the policy's directory (for
 /// key files). Errors are messages naming the entry; the caller adds file and line.
-pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program: &mut Program) -> Result<BotsConfig, String> {
+pub fn lower(
+    b: &BotsYaml,
+    policy_monitor: bool,
+    base: &std::path::Path,
+    program: &mut Program,
+) -> Result<BotsConfig, String> {
     let mut cfg = BotsConfig {
-        monitor: b.mode.map_or(policy_monitor, |m| m == crate::yaml::ModeYaml::Monitor),
+        monitor: b
+            .mode
+            .map_or(policy_monitor, |m| m == crate::yaml::ModeYaml::Monitor),
         ..BotsConfig::default()
     };
     // Signatures.
@@ -327,7 +351,12 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
         s.scores
             .get(cat)
             .copied()
-            .or_else(|| DEFAULT_CATEGORY_SCORES.iter().find(|(c, _)| *c == cat).map(|(_, v)| *v))
+            .or_else(|| {
+                DEFAULT_CATEGORY_SCORES
+                    .iter()
+                    .find(|(c, _)| *c == cat)
+                    .map(|(_, v)| *v)
+            })
             .unwrap_or(50)
     };
     for (cat, v) in &s.scores {
@@ -337,7 +366,9 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
     }
     for d in &s.disable {
         if !DEFAULT_SIGNATURES.iter().any(|(_, n, _)| n == d) {
-            return Err(format!("bots.signatures.disable: {d:?} is not a shipped signature name"));
+            return Err(format!(
+                "bots.signatures.disable: {d:?} is not a shipped signature name"
+            ));
         }
     }
     let mut literals: Vec<Vec<u8>> = Vec::new();
@@ -376,7 +407,12 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
                     .case_insensitive(true)
                     .build()
                     .parse(r)
-                    .map_err(|err| format!("{what}: invalid regex: {}", err.to_string().replace('\n', " ")))?;
+                    .map_err(|err| {
+                        format!(
+                            "{what}: invalid regex: {}",
+                            err.to_string().replace('\n', " ")
+                        )
+                    })?;
                 program.regexes.push(RegexDef {
                     pattern: r.clone(),
                     dfa: None,
@@ -389,7 +425,11 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
                 });
                 SigKind::Regex(program.regexes.len() as u32 - 1)
             }
-            _ => return Err(format!("{what}: needs exactly one of `contains` (not empty) and `regex`")),
+            _ => {
+                return Err(format!(
+                    "{what}: needs exactly one of `contains` (not empty) and `regex`"
+                ))
+            }
         };
         cfg.signatures.push(Signature {
             name: e.name.clone(),
@@ -408,9 +448,15 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
     cfg.heuristics = Heuristics {
         no_user_agent: h.and_then(|h| h.no_user_agent).unwrap_or(d.no_user_agent),
         missing_accept: h.and_then(|h| h.missing_accept).unwrap_or(d.missing_accept),
-        missing_accept_language: h.and_then(|h| h.missing_accept_language).unwrap_or(d.missing_accept_language),
-        missing_accept_encoding: h.and_then(|h| h.missing_accept_encoding).unwrap_or(d.missing_accept_encoding),
-        sec_ch_ua_mismatch: h.and_then(|h| h.sec_ch_ua_mismatch).unwrap_or(d.sec_ch_ua_mismatch),
+        missing_accept_language: h
+            .and_then(|h| h.missing_accept_language)
+            .unwrap_or(d.missing_accept_language),
+        missing_accept_encoding: h
+            .and_then(|h| h.missing_accept_encoding)
+            .unwrap_or(d.missing_accept_encoding),
+        sec_ch_ua_mismatch: h
+            .and_then(|h| h.sec_ch_ua_mismatch)
+            .unwrap_or(d.sec_ch_ua_mismatch),
         http10_browser: h.and_then(|h| h.http10_browser).unwrap_or(d.http10_browser),
     };
     // Good bots.
@@ -460,8 +506,14 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
             prefix: "/".into(),
             api: false,
             bands: vec![
-                Band { min_score: 30, action: BandAction::Log },
-                Band { min_score: 80, action: BandAction::Block },
+                Band {
+                    min_score: 30,
+                    action: BandAction::Log,
+                },
+                Band {
+                    min_score: 80,
+                    action: BandAction::Block,
+                },
             ],
         });
     }
@@ -475,14 +527,19 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
         }
         let mut bands = Vec::new();
         for (name, min) in &r.bands {
-            let action = action_of(name).ok_or_else(|| format!("{what}: band {name:?} is not allow, log, challenge or block"))?;
+            let action = action_of(name).ok_or_else(|| {
+                format!("{what}: band {name:?} is not allow, log, challenge or block")
+            })?;
             if *min > 100 {
                 return Err(format!("{what}: band {name}: score {min} is over 100"));
             }
             if bands.iter().any(|b: &Band| b.min_score == *min) {
                 return Err(format!("{what}: two bands start at score {min}"));
             }
-            bands.push(Band { min_score: *min, action });
+            bands.push(Band {
+                min_score: *min,
+                action,
+            });
         }
         bands.sort_by_key(|b| b.min_score);
         cfg.routes.push(BotRoute {
@@ -508,7 +565,10 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
         keys: Vec::new(),
     };
     if !(1..=32).contains(&ch.difficulty) {
-        return Err(format!("bots.challenge.difficulty: {} is not 1..=32", ch.difficulty));
+        return Err(format!(
+            "bots.challenge.difficulty: {} is not 1..=32",
+            ch.difficulty
+        ));
     }
     if ch.ipv4_prefix > 32 || ch.ipv6_prefix > 128 {
         return Err("bots.challenge: ipv4_prefix is 0..=32 and ipv6_prefix 0..=128".into());
@@ -516,7 +576,12 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
     if ch.token_ttl == 0 || ch.nonce_ttl == 0 {
         return Err("bots.challenge: token_ttl and nonce_ttl must be positive (seconds)".into());
     }
-    if ch.cookie.is_empty() || !ch.cookie.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if ch.cookie.is_empty()
+        || !ch
+            .cookie
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err("bots.challenge.cookie: letters, digits, _ and - only".into());
     }
     if !ch.path.starts_with('/') || ch.path.contains('?') {
@@ -528,7 +593,14 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
             ch.difficulty
         ));
     }
-    let base_keys = c.map(|c| (c.key_env.as_deref(), c.key_file.as_deref(), c.previous_key_env.as_deref(), c.previous_key_file.as_deref()));
+    let base_keys = c.map(|c| {
+        (
+            c.key_env.as_deref(),
+            c.key_file.as_deref(),
+            c.previous_key_env.as_deref(),
+            c.previous_key_file.as_deref(),
+        )
+    });
     if let Some((ke, kf, pe, pf)) = base_keys {
         let cur = read_key(base, ke, kf, "key")?;
         let prev = read_key(base, pe, pf, "previous_key")?;
@@ -537,11 +609,16 @@ pub fn lower(b: &BotsYaml, policy_monitor: bool, base: &std::path::Path, program
                 ch.keys.push(k);
                 ch.keys.extend(p);
             }
-            (None, Some(_)) => return Err("bots.challenge: previous_key given without a current key".into()),
+            (None, Some(_)) => {
+                return Err("bots.challenge: previous_key given without a current key".into())
+            }
             (None, None) => {}
         }
     }
-    let challenges = cfg.routes.iter().any(|r| r.bands.iter().any(|b| b.action == BandAction::Challenge));
+    let challenges = cfg
+        .routes
+        .iter()
+        .any(|r| r.bands.iter().any(|b| b.action == BandAction::Challenge));
     let from_plugin = c.is_some_and(|c| c.keys_from_plugin_config);
     if challenges && ch.keys.is_empty() && !from_plugin {
         return Err("bots.challenge: a route has a challenge band but no key is configured (key_env, key_file, or keys_from_plugin_config: true)".into());
@@ -564,7 +641,15 @@ pub fn error_line(src: &str, msg: &str) -> Option<usize> {
         .filter(|k| *k != "bots");
     quoted
         .and_then(|q| lines().find(|(_, l)| l.contains(q)))
-        .or_else(|| key.and_then(|k| lines().find(|(_, l)| l.trim_start().trim_start_matches("- ").starts_with(&format!("{k}:")))))
+        .or_else(|| {
+            key.and_then(|k| {
+                lines().find(|(_, l)| {
+                    l.trim_start()
+                        .trim_start_matches("- ")
+                        .starts_with(&format!("{k}:"))
+                })
+            })
+        })
         .map(|(i, _)| i + 1)
         .or(Some(start + 1))
 }

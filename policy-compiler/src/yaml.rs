@@ -401,11 +401,12 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
     }
     let bots = match &pf.bots {
         Some(b) => Some(
-            crate::bots::lower(b, pf.mode == ModeYaml::Monitor, base, &mut program)
-                .map_err(|m| {
+            crate::bots::lower(b, pf.mode == ModeYaml::Monitor, base, &mut program).map_err(
+                |m| {
                     let line = crate::bots::error_line(src, &m);
                     PolicyError::new(file, m).at(line)
-                })?,
+                },
+            )?,
         ),
         None => None,
     };

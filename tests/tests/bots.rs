@@ -6,6 +6,9 @@
 //!
 //! Several clients from loopback: the policy trusts one `X-Forwarded-For` hop.
 
+// Test helpers outside #[test] functions may panic too.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use waap_e2e::client::{build_request, HttpResponse};
@@ -32,7 +35,11 @@ bots:
 
 fn start() -> (PolicyStack, TempDir) {
     let dir = TempDir::new("waap-e2e-bots").unwrap();
-    std::fs::write(dir.path().join("e2e-bot.key"), "e2e-bot-key-0123456789abcdef0123").unwrap();
+    std::fs::write(
+        dir.path().join("e2e-bot.key"),
+        "e2e-bot-key-0123456789abcdef0123",
+    )
+    .unwrap();
     let p = dir.path().join("policy.yaml");
     std::fs::write(&p, POLICY).unwrap();
     let stack = envoy::start_with_policy(p.to_str().unwrap()).unwrap();
@@ -42,7 +49,9 @@ fn start() -> (PolicyStack, TempDir) {
 fn get(s: &PolicyStack, target: &str, client: &str, headers: &[(&str, &str)]) -> HttpResponse {
     let mut h = vec![("X-Forwarded-For", client), ("Connection", "close")];
     h.extend_from_slice(headers);
-    s.envoy.send(&build_request("GET", target, &h, b"")).unwrap()
+    s.envoy
+        .send(&build_request("GET", target, &h, b""))
+        .unwrap()
 }
 
 fn browser() -> Vec<(&'static str, &'static str)> {
@@ -72,7 +81,12 @@ fn zero_bits(nonce: &str, counter: u64) -> u32 {
 fn solve(page: &str, back: &str) -> String {
     let var = |name: &str| {
         let i = page.find(&format!("{name}=")).unwrap() + name.len() + 1;
-        page[i..].split([',', ';']).next().unwrap().trim_matches('"').to_string()
+        page[i..]
+            .split([',', ';'])
+            .next()
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
     };
     let (nonce, d, path) = (var("var N"), var("D").parse::<u32>().unwrap(), var("P"));
     let c = (0u64..).find(|c| zero_bits(&nonce, *c) >= d).unwrap();
@@ -98,10 +112,18 @@ fn bots_through_envoy_block_challenge_and_verify() {
     let (s, _dir) = start();
     let me = "203.0.113.10";
     // Scanners: blocked everywhere.
-    for ua in ["sqlmap/1.7", "Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:000003)"] {
+    for ua in [
+        "sqlmap/1.7",
+        "Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:000003)",
+    ] {
         for path in ["/", "/app/x", "/api/items"] {
             let r = get(&s, path, me, &[("User-Agent", ua)]);
-            assert!(is_json_403(&r, 320001), "{ua} {path}: {} {}", r.status, r.text());
+            assert!(
+                is_json_403(&r, 320001),
+                "{ua} {path}: {} {}",
+                r.status,
+                r.text()
+            );
         }
     }
     // A browser with full headers: allowed (the echo upstream answers).
@@ -117,8 +139,21 @@ fn bots_through_envoy_block_challenge_and_verify() {
     let r = get(&s, &url, me, &curl);
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.header("location"), Some("/app/x?q=1"));
-    let cookie = r.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
-    let with = |client: &str, cookie: &str, ua: &str| get(&s, "/app/x", client, &[("User-Agent", ua), ("Cookie", cookie)]);
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let with = |client: &str, cookie: &str, ua: &str| {
+        get(
+            &s,
+            "/app/x",
+            client,
+            &[("User-Agent", ua), ("Cookie", cookie)],
+        )
+    };
     let r = with(me, &cookie, "curl/8.5.0");
     assert_eq!(r.status, 200, "{}", r.text());
     // The same solution replayed from another network is refused.
@@ -129,17 +164,32 @@ fn bots_through_envoy_block_challenge_and_verify() {
     let mut forged = cookie.clone().into_bytes();
     let last = forged.len() - 1;
     forged[last] = if forged[last] == b'0' { b'1' } else { b'0' };
-    assert!(is_challenge(&with(me, &String::from_utf8(forged).unwrap(), "curl/8.5.0")));
+    assert!(is_challenge(&with(
+        me,
+        &String::from_utf8(forged).unwrap(),
+        "curl/8.5.0"
+    )));
     let (name, value) = cookie.split_once('=').unwrap();
     let parts: Vec<&str> = value.split('.').collect();
-    let later = format!("{name}=v1.{}.{}.{}", parts[1].parse::<u64>().unwrap() + 3600, parts[2], parts[3]);
-    assert!(is_challenge(&with(me, &later, "curl/8.5.0")), "extended expiry is a forgery");
+    let later = format!(
+        "{name}=v1.{}.{}.{}",
+        parts[1].parse::<u64>().unwrap() + 3600,
+        parts[2],
+        parts[3]
+    );
+    assert!(
+        is_challenge(&with(me, &later, "curl/8.5.0")),
+        "extended expiry is a forgery"
+    );
     // Expired (token_ttl is 3 s).
     std::thread::sleep(Duration::from_secs(4));
     assert!(is_challenge(&with(me, &cookie, "curl/8.5.0")));
 
     // Googlebot: verified from its ranges, bad from elsewhere.
-    let gb = [("User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")];
+    let gb = [(
+        "User-Agent",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    )];
     let r = get(&s, "/app/x", "66.249.66.1", &gb);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(is_json_403(&get(&s, "/app/x", "203.0.113.99", &gb), 320001));
@@ -150,8 +200,19 @@ fn bots_through_envoy_block_challenge_and_verify() {
 
     // Counted per band, in Envoy's stats.
     let stats = s.envoy.admin_get("/stats?filter=waap.bots").unwrap().text();
-    for name in ["waap.bots.band.block", "waap.bots.band.challenge", "waap.bots.challenge_passed", "waap.bots.verified", "waap.bots.token_valid"] {
-        assert!(stats.lines().any(|l| l.contains(name) && !l.ends_with(": 0")), "{name} missing in\n{stats}");
+    for name in [
+        "waap.bots.band.block",
+        "waap.bots.band.challenge",
+        "waap.bots.challenge_passed",
+        "waap.bots.verified",
+        "waap.bots.token_valid",
+    ] {
+        assert!(
+            stats
+                .lines()
+                .any(|l| l.contains(name) && !l.ends_with(": 0")),
+            "{name} missing in\n{stats}"
+        );
     }
 }
 
@@ -165,16 +226,28 @@ fn bots_example_policy_blocks_scanners_challenges_app_and_keeps_api_json() {
         s.envoy.send(&build_request("GET", path, &h, b"")).unwrap()
     };
     for path in ["/", "/app/", "/api/v1/x", "/static/a.css"] {
-        assert!(is_json_403(&send(path, &[("User-Agent", "sqlmap/1.7")]), 320001), "{path}");
+        assert!(
+            is_json_403(&send(path, &[("User-Agent", "sqlmap/1.7")]), 320001),
+            "{path}"
+        );
     }
     assert_eq!(send("/app/", &browser()).status, 200);
-    assert!(is_challenge(&send("/app/", &[("User-Agent", "curl/8.5.0")])));
+    assert!(is_challenge(&send(
+        "/app/",
+        &[("User-Agent", "curl/8.5.0")]
+    )));
     // On /api/ an HTTP library is only logged; a headless browser would be challenged,
     // which on an API route is a JSON 403.
-    assert_eq!(send("/api/v1/x", &[("User-Agent", "curl/8.5.0")]).status, 200);
+    assert_eq!(
+        send("/api/v1/x", &[("User-Agent", "curl/8.5.0")]).status,
+        200
+    );
     let mut headless = browser();
     headless[0].1 = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/126.0 Safari/537.36";
     let r = send("/api/v1/x", &headless);
     assert!(is_json_403(&r, 320002), "{} {}", r.status, r.text());
-    assert_eq!(send("/robots.txt", &[("User-Agent", "sqlmap/1.7")]).status, 200);
+    assert_eq!(
+        send("/robots.txt", &[("User-Agent", "sqlmap/1.7")]).status,
+        200
+    );
 }

@@ -315,7 +315,9 @@ mod tests {
         assert!(!v6.contains("2001:4860:4802::1".parse().unwrap()));
         assert!(Cidr::parse("1.2.3.4/33").is_err());
         assert!(Cidr::parse("nope/8").is_err());
-        assert!(Cidr::parse("10.0.0.1").unwrap().contains("10.0.0.1".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.1")
+            .unwrap()
+            .contains("10.0.0.1".parse().unwrap()));
     }
 
     #[test]
@@ -324,9 +326,18 @@ mod tests {
             prefix: "/".into(),
             api: false,
             bands: vec![
-                Band { min_score: 30, action: BandAction::Log },
-                Band { min_score: 50, action: BandAction::Challenge },
-                Band { min_score: 80, action: BandAction::Block },
+                Band {
+                    min_score: 30,
+                    action: BandAction::Log,
+                },
+                Band {
+                    min_score: 50,
+                    action: BandAction::Challenge,
+                },
+                Band {
+                    min_score: 80,
+                    action: BandAction::Block,
+                },
             ],
         };
         assert_eq!(r.action(0), BandAction::Allow);

@@ -48,7 +48,10 @@ fn header<'h>(head: &'h crate::RequestHead, name: &str) -> Option<&'h [u8]> {
 }
 
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    !needle.is_empty()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -76,7 +79,12 @@ fn query_param<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
 }
 
 /// Scores a request. `engine` provides the signature matchers.
-pub fn assess(engine: &crate::Engine, cfg: &BotsConfig, head: &crate::RequestHead, ip: Option<std::net::IpAddr>) -> Assessment {
+pub fn assess(
+    engine: &crate::Engine,
+    cfg: &BotsConfig,
+    head: &crate::RequestHead,
+    ip: Option<std::net::IpAddr>,
+) -> Assessment {
     let mut a = Assessment::default();
     let ua = header(head, "user-agent").unwrap_or_default();
     // Verified good bots first: the claim is checked against the source ranges.
@@ -100,7 +108,10 @@ pub fn assess(engine: &crate::Engine, cfg: &BotsConfig, head: &crate::RequestHea
         }
         *sig = (*sig).max(s.score);
     };
-    if let Some(lm) = cfg.literal_set.and_then(|i| engine.literals.get(i as usize)) {
+    if let Some(lm) = cfg
+        .literal_set
+        .and_then(|i| engine.literals.get(i as usize))
+    {
         let mut ids: Vec<usize> = Vec::new();
         lm.for_each_match(ua, |id| {
             if !ids.contains(&id) {
@@ -118,7 +129,11 @@ pub fn assess(engine: &crate::Engine, cfg: &BotsConfig, head: &crate::RequestHea
     for s in &cfg.signatures {
         if let SigKind::Regex(i) = s.kind {
             // A regex engine error (a lazy DFA giving up) counts as no match.
-            if engine.matchers.get(i as usize).is_some_and(|m| m.is_match(ua).unwrap_or(false)) {
+            if engine
+                .matchers
+                .get(i as usize)
+                .is_some_and(|m| m.is_match(ua).unwrap_or(false))
+            {
                 note(s, &mut sig, &mut a.reasons);
             }
         }
@@ -145,10 +160,18 @@ pub fn assess(engine: &crate::Engine, cfg: &BotsConfig, head: &crate::RequestHea
             add(h.missing_accept, "missing_accept", &mut a.reasons);
         }
         if header(head, "accept-language").is_none() {
-            add(h.missing_accept_language, "missing_accept_language", &mut a.reasons);
+            add(
+                h.missing_accept_language,
+                "missing_accept_language",
+                &mut a.reasons,
+            );
         }
         if header(head, "accept-encoding").is_none() {
-            add(h.missing_accept_encoding, "missing_accept_encoding", &mut a.reasons);
+            add(
+                h.missing_accept_encoding,
+                "missing_accept_encoding",
+                &mut a.reasons,
+            );
         }
         if header(head, "sec-ch-ua").is_some() && !chromium {
             add(h.sec_ch_ua_mismatch, "sec_ch_ua_mismatch", &mut a.reasons);
@@ -178,19 +201,29 @@ pub fn assess(engine: &crate::Engine, cfg: &BotsConfig, head: &crate::RequestHea
 impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> {
     /// The bot stage (third in [`crate::Transaction::families_request_headers`]): answers
     /// challenge solutions, scores the request on its route and applies the route's band.
-    pub(crate) fn bots_request_headers(&mut self, host: &dyn crate::Host) -> Option<crate::Verdict> {
+    pub(crate) fn bots_request_headers(
+        &mut self,
+        host: &dyn crate::Host,
+    ) -> Option<crate::Verdict> {
         let engine = self.engine.clone();
         let cfg = engine.families.bots.as_ref()?;
         let uri = self.head.uri.clone();
         let (path, query) = match uri.iter().position(|&b| b == b'?') {
-            Some(i) => (uri.get(..i).unwrap_or_default(), uri.get(i + 1..).unwrap_or_default()),
+            Some(i) => (
+                uri.get(..i).unwrap_or_default(),
+                uri.get(i + 1..).unwrap_or_default(),
+            ),
             None => (&uri[..], &b""[..]),
         };
         let ch = &cfg.challenge;
         if !ch.keys.is_empty() && path == ch.path.as_bytes() {
             return self.bots_solution(host, cfg, query);
         }
-        if cfg.allow_paths.iter().any(|p| path.starts_with(p.as_bytes())) {
+        if cfg
+            .allow_paths
+            .iter()
+            .any(|p| path.starts_with(p.as_bytes()))
+        {
             return None;
         }
         let route = cfg
@@ -199,9 +232,19 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
             .filter(|r| path.starts_with(r.prefix.as_bytes()))
             .max_by_key(|r| r.prefix.len())?;
         let a = assess(&engine, cfg, &self.head, self.ctx.client_ip);
-        let band = if a.verified { BandAction::Allow } else { route.action(a.score) };
+        let band = if a.verified {
+            BandAction::Allow
+        } else {
+            route.action(a.score)
+        };
         host.counter_add(&format!("waap.bots.band.{}", band.name()), 1);
-        let reason = format!("score={} band={} route={} reasons={}", a.score, band.name(), route.prefix, a.reasons.join(","));
+        let reason = format!(
+            "score={} band={} route={} reasons={}",
+            a.score,
+            band.name(),
+            route.prefix,
+            a.reasons.join(",")
+        );
         let decision = |action, rule_id, status| Decision {
             family: Family::Bots,
             rule_id,
@@ -229,11 +272,19 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
                 None
             }
             BandAction::Block => {
-                let reply = crate::families::reply_json(403, Family::Bots, RULE_BLOCK, &self.head.request_id, Some("automated client"));
+                let reply = crate::families::reply_json(
+                    403,
+                    Family::Bots,
+                    RULE_BLOCK,
+                    &self.head.request_id,
+                    Some("automated client"),
+                );
                 self.decide(host, decision(Action::Deny, RULE_BLOCK, 403), reply)
             }
             BandAction::Challenge => {
-                let ua = header(&self.head, "user-agent").unwrap_or_default().to_vec();
+                let ua = header(&self.head, "user-agent")
+                    .unwrap_or_default()
+                    .to_vec();
                 let b = Binding::new(self.ctx.client_ip, ch.ipv4_prefix, ch.ipv6_prefix, &ua);
                 let now = host.now_nanos() / 1_000_000_000;
                 if let Some(t) = cookie(&self.head, &ch.cookie) {
@@ -243,28 +294,51 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
                             host.counter_add("waap.bots.token_valid", 1);
                             return None;
                         }
-                        Err(e) => host.counter_add(&format!("waap.bots.token_refused.{}", e.name()), 1),
+                        Err(e) => {
+                            host.counter_add(&format!("waap.bots.token_refused.{}", e.name()), 1)
+                        }
                     }
                 }
                 if route.api {
-                    let reply = crate::families::reply_json(403, Family::Bots, RULE_CHALLENGE, &self.head.request_id, Some("automated client: this API does not serve challenges"));
+                    let reply = crate::families::reply_json(
+                        403,
+                        Family::Bots,
+                        RULE_CHALLENGE,
+                        &self.head.request_id,
+                        Some("automated client: this API does not serve challenges"),
+                    );
                     return self.decide(host, decision(Action::Deny, RULE_CHALLENGE, 403), reply);
                 }
                 let reply = challenge_reply(cfg, &b, now, &uri);
-                self.decide(host, decision(Action::Challenge, RULE_CHALLENGE, 403), reply)
+                self.decide(
+                    host,
+                    decision(Action::Challenge, RULE_CHALLENGE, 403),
+                    reply,
+                )
             }
         }
     }
 
     /// A request to the solution path: checks nonce and work (or the no-JavaScript
     /// fallback), then sets the token cookie and redirects back.
-    fn bots_solution(&mut self, host: &dyn crate::Host, cfg: &BotsConfig, query: &[u8]) -> Option<crate::Verdict> {
+    fn bots_solution(
+        &mut self,
+        host: &dyn crate::Host,
+        cfg: &BotsConfig,
+        query: &[u8],
+    ) -> Option<crate::Verdict> {
         let ch = &cfg.challenge;
-        let ua = header(&self.head, "user-agent").unwrap_or_default().to_vec();
+        let ua = header(&self.head, "user-agent")
+            .unwrap_or_default()
+            .to_vec();
         let b = Binding::new(self.ctx.client_ip, ch.ipv4_prefix, ch.ipv6_prefix, &ua);
         let now = host.now_nanos() / 1_000_000_000;
-        let nonce = String::from_utf8_lossy(&page::decode_component(query_param(query, b"n").unwrap_or_default())).into_owned();
-        let counter = String::from_utf8_lossy(query_param(query, b"s").unwrap_or_default()).into_owned();
+        let nonce = String::from_utf8_lossy(&page::decode_component(
+            query_param(query, b"n").unwrap_or_default(),
+        ))
+        .into_owned();
+        let counter =
+            String::from_utf8_lossy(query_param(query, b"s").unwrap_or_default()).into_owned();
         let nojs = query_param(query, b"nojs") == Some(b"1");
         let back = page::decode_component(query_param(query, b"r").unwrap_or(b"/"));
         // Only a local path: no scheme, no `//host`, no control bytes or spaces.
@@ -273,27 +347,34 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
             && !back.starts_with(b"/\\")
             && back.iter().all(|&c| (0x21..0x7f).contains(&c));
         let back = if back_ok { back } else { b"/".to_vec() };
-        let checked = token::check_nonce(&ch.keys, &b, &nonce, now, ch.nonce_ttl, ch.difficulty).and_then(|(issued, diff)| {
-            if nojs {
-                let nojs_ok = ch.nojs_fallback
-                    && ch.difficulty <= NOJS_MAX_DIFFICULTY
-                    && now.saturating_sub(issued) >= ch.nojs_delay as u64
-                    && cookie(&self.head, &format!("{}_check", ch.cookie)).is_some_and(|c| nonce.as_bytes().ends_with(c) && c.len() >= 16);
-                if nojs_ok { Ok(diff) } else { Err(token::Refusal::BadWork) }
-            } else if counter.len() <= 20 && counter.bytes().all(|c| c.is_ascii_digit()) && !counter.is_empty()
-                && token::work_bits(&nonce, &counter) >= diff as u32
-            {
-                Ok(diff)
-            } else {
-                Err(token::Refusal::BadWork)
-            }
-        });
+        let checked = token::check_nonce(&ch.keys, &b, &nonce, now, ch.nonce_ttl, ch.difficulty)
+            .and_then(|(issued, diff)| {
+                if nojs {
+                    let nojs_ok = ch.nojs_fallback
+                        && ch.difficulty <= NOJS_MAX_DIFFICULTY
+                        && now.saturating_sub(issued) >= ch.nojs_delay as u64
+                        && cookie(&self.head, &format!("{}_check", ch.cookie))
+                            .is_some_and(|c| nonce.as_bytes().ends_with(c) && c.len() >= 16);
+                    if nojs_ok {
+                        Ok(diff)
+                    } else {
+                        Err(token::Refusal::BadWork)
+                    }
+                } else if counter.len() <= 20
+                    && counter.bytes().all(|c| c.is_ascii_digit())
+                    && !counter.is_empty()
+                    && token::work_bits(&nonce, &counter) >= diff as u32
+                {
+                    Ok(diff)
+                } else {
+                    Err(token::Refusal::BadWork)
+                }
+            });
         match checked {
             Ok(diff) => {
                 let exp = now + ch.token_ttl as u64;
-                let Some(tok) = token::mint_token(&ch.keys, &b, exp, diff) else {
-                    return None;
-                };
+                // No key: nothing can be minted (and no nonce could have verified).
+                let tok = token::mint_token(&ch.keys, &b, exp, diff)?;
                 host.counter_add("waap.bots.challenge_passed", 1);
                 host.log(
                     crate::LogLevel::Info,
@@ -307,8 +388,17 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
                 Some(crate::Verdict::Reply(Reply {
                     status: 303,
                     headers: vec![
-                        ("location".into(), String::from_utf8_lossy(&back).into_owned()),
-                        ("set-cookie".into(), format!("{}={tok}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}", ch.cookie, ch.token_ttl)),
+                        (
+                            "location".into(),
+                            String::from_utf8_lossy(&back).into_owned(),
+                        ),
+                        (
+                            "set-cookie".into(),
+                            format!(
+                                "{}={tok}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+                                ch.cookie, ch.token_ttl
+                            ),
+                        ),
                         ("cache-control".into(), "no-store".into()),
                         ("content-type".into(), "text/plain".into()),
                     ],
@@ -338,14 +428,26 @@ fn challenge_reply(cfg: &BotsConfig, b: &Binding, now: u64, back: &[u8]) -> Repl
     let ch = &cfg.challenge;
     let nonce = token::mint_nonce(&ch.keys, b, now, ch.difficulty).unwrap_or_default();
     let nojs = ch.nojs_fallback && ch.difficulty <= NOJS_MAX_DIFFICULTY;
-    let html = page::challenge_html(&nonce, ch.difficulty, &ch.path, back, nojs.then_some(ch.nojs_delay));
+    let html = page::challenge_html(
+        &nonce,
+        ch.difficulty,
+        &ch.path,
+        back,
+        nojs.then_some(ch.nojs_delay),
+    );
     let mut headers = vec![
         ("content-type".into(), "text/html; charset=utf-8".into()),
         ("cache-control".into(), "no-store".into()),
     ];
     if nojs {
         let mac = nonce.rsplit('.').next().unwrap_or_default();
-        headers.push(("set-cookie".into(), format!("{}_check={mac}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax", ch.cookie, ch.path, ch.nonce_ttl)));
+        headers.push((
+            "set-cookie".into(),
+            format!(
+                "{}_check={mac}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax",
+                ch.cookie, ch.path, ch.nonce_ttl
+            ),
+        ));
     }
     Reply {
         status: 403,
@@ -398,7 +500,10 @@ impl crate::Engine {
     /// Installs challenge keys from the plugin configuration (they replace the bundle's),
     /// then refuses a policy that challenges without any key. Call after
     /// [`crate::Engine::load`] with [`keys_from_plugin_config`]'s result.
-    pub fn with_bot_keys(mut self, keys: Option<Vec<config::Secret>>) -> Result<crate::Engine, crate::LoadError> {
+    pub fn with_bot_keys(
+        mut self,
+        keys: Option<Vec<config::Secret>>,
+    ) -> Result<crate::Engine, crate::LoadError> {
         let Some(bots) = self.families.bots.as_mut() else {
             return Ok(self);
         };
@@ -426,13 +531,21 @@ mod plugin_config_tests {
     fn bot_keys_come_from_json_plugin_configuration() {
         assert_eq!(keys_from_plugin_config(b"WAAPBNDL").unwrap(), None);
         assert_eq!(keys_from_plugin_config(br#"{"bundle":"x"}"#).unwrap(), None);
-        let k = keys_from_plugin_config(br#"{"bundle":"x","bot_keys":["0123456789abcdef-cur","0123456789abcdef-prev"]}"#)
-            .unwrap()
-            .unwrap();
+        let k = keys_from_plugin_config(
+            br#"{"bundle":"x","bot_keys":["0123456789abcdef-cur","0123456789abcdef-prev"]}"#,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(k.len(), 2);
         assert_eq!(k[0].0, b"0123456789abcdef-cur");
-        let e = keys_from_plugin_config(br#"{"bundle":"x","bot_keys":["tiny-secret"]}"#).unwrap_err();
-        assert!(e.contains("at least 16") && !e.contains("tiny-secret"), "{e}");
-        assert!(keys_from_plugin_config(br#"{"bundle":"x","bot_keys":"0123456789abcdef0"}"#).is_err());
+        let e =
+            keys_from_plugin_config(br#"{"bundle":"x","bot_keys":["tiny-secret"]}"#).unwrap_err();
+        assert!(
+            e.contains("at least 16") && !e.contains("tiny-secret"),
+            "{e}"
+        );
+        assert!(
+            keys_from_plugin_config(br#"{"bundle":"x","bot_keys":"0123456789abcdef0"}"#).is_err()
+        );
     }
 }

@@ -75,7 +75,13 @@ setTimeout(step,0);
 /// returning to `return_to` (the original request target). With `nojs_delay`, a
 /// `<noscript>` meta refresh sends clients without JavaScript to the fallback after that
 /// many seconds.
-pub fn challenge_html(nonce: &str, difficulty: u8, path: &str, return_to: &[u8], nojs_delay: Option<u32>) -> String {
+pub fn challenge_html(
+    nonce: &str,
+    difficulty: u8,
+    path: &str,
+    return_to: &[u8],
+    nojs_delay: Option<u32>,
+) -> String {
     let r = encode_component(return_to);
     let n = encode_component(nonce.as_bytes());
     let p = encode_component(path.as_bytes());
@@ -103,14 +109,24 @@ mod tests {
     fn components_round_trip_and_encode_everything_unsafe() {
         let raw = b"/app/x?a=1&b=<\"'>%20 \n";
         let e = encode_component(raw);
-        assert!(e.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~/%".contains(&b)), "{e}");
+        assert!(
+            e.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~/%".contains(&b)),
+            "{e}"
+        );
         assert_eq!(decode_component(e.as_bytes()), raw);
         assert_eq!(decode_component(b"%zz%4"), b"%zz%4");
     }
 
     #[test]
     fn page_has_no_external_assets_and_escapes_the_return_path() {
-        let html = challenge_html("1.16.ab", 16, "/.waap/challenge", b"/x?\"</script>", Some(3));
+        let html = challenge_html(
+            "1.16.ab",
+            16,
+            "/.waap/challenge",
+            b"/x?\"</script>",
+            Some(3),
+        );
         assert!(!html.contains("src=") && !html.contains("href="));
         assert!(!html.contains("</script>\"") && html.contains("%22%3C/script%3E"));
         assert!(html.contains("http-equiv=\"refresh\""));
@@ -126,25 +142,50 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let js = dir.join("pow.js");
         std::fs::write(&js, SCRIPT).unwrap();
-        let inputs = ["", "abc", "1700000000.16.0123456789abcdef0123456789abcdef:123456", &"x".repeat(200)];
+        let inputs = [
+            "",
+            "abc",
+            "1700000000.16.0123456789abcdef0123456789abcdef:123456",
+            &"x".repeat(200),
+        ];
         let prog = format!(
             "const p=require({:?});for(const s of {:?}){{console.log(p.sha256(s).map(x=>(x>>>0).toString(16).padStart(8,'0')).join('')+' '+p.bits(p.sha256(s)))}}",
             js.display().to_string(),
             inputs
         );
-        let Ok(out) = std::process::Command::new("node").arg("-e").arg(&prog).output() else {
+        let Ok(out) = std::process::Command::new("node")
+            .arg("-e")
+            .arg(&prog)
+            .output()
+        else {
             eprintln!("node not found: JavaScript SHA-256 not checked");
             return;
         };
         let text = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), inputs.len(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            lines.len(),
+            inputs.len(),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for (s, line) in inputs.iter().zip(lines) {
             let d = Sha256::digest(s.as_bytes());
             let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
             let (n, c) = s.split_once(':').unwrap_or((s, ""));
-            let bits = if s.contains(':') { super::super::token::work_bits(n, c) } else {
-                let mut z = 0; for b in d.iter() { if *b == 0 { z += 8 } else { z += b.leading_zeros(); break } } z
+            let bits = if s.contains(':') {
+                super::super::token::work_bits(n, c)
+            } else {
+                let mut z = 0;
+                for b in d.iter() {
+                    if *b == 0 {
+                        z += 8
+                    } else {
+                        z += b.leading_zeros();
+                        break;
+                    }
+                }
+                z
             };
             assert_eq!(line, format!("{hex} {bits}"), "input {s:?}");
         }

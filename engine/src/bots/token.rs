@@ -109,7 +109,16 @@ fn verify(keys: &[Secret], parts: &[&[u8]], given_hex: &str, len: usize) -> bool
 pub fn mint_nonce(keys: &[Secret], b: &Binding, now: u64, difficulty: u8) -> Option<String> {
     let ts = now.to_string();
     let d = difficulty.to_string();
-    let m = mac(keys.first()?, &[b"waap-nonce", ts.as_bytes(), d.as_bytes(), b.prefix.as_bytes(), b.user_agent])?;
+    let m = mac(
+        keys.first()?,
+        &[
+            b"waap-nonce",
+            ts.as_bytes(),
+            d.as_bytes(),
+            b.prefix.as_bytes(),
+            b.user_agent,
+        ],
+    )?;
     Some(format!("{ts}.{d}.{}", hex(m.get(..16)?)))
 }
 
@@ -158,7 +167,18 @@ pub fn check_nonce(
     let (Ok(t), Ok(diff)) = (ts.parse::<u64>(), d.parse::<u8>()) else {
         return Err(Refusal::Malformed);
     };
-    if !verify(keys, &[b"waap-nonce", ts.as_bytes(), d.as_bytes(), b.prefix.as_bytes(), b.user_agent], m, 16) {
+    if !verify(
+        keys,
+        &[
+            b"waap-nonce",
+            ts.as_bytes(),
+            d.as_bytes(),
+            b.prefix.as_bytes(),
+            b.user_agent,
+        ],
+        m,
+        16,
+    ) {
         return Err(Refusal::BadMac);
     }
     if t > now + 5 || now.saturating_sub(t) > ttl as u64 {
@@ -193,21 +213,50 @@ pub fn work_bits(nonce: &str, counter: &str) -> u32 {
 pub fn mint_token(keys: &[Secret], b: &Binding, exp: u64, difficulty: u8) -> Option<String> {
     let e = exp.to_string();
     let d = difficulty.to_string();
-    let m = mac(keys.first()?, &[b"waap-token", b"v1", e.as_bytes(), d.as_bytes(), b.prefix.as_bytes(), b.user_agent])?;
+    let m = mac(
+        keys.first()?,
+        &[
+            b"waap-token",
+            b"v1",
+            e.as_bytes(),
+            d.as_bytes(),
+            b.prefix.as_bytes(),
+            b.user_agent,
+        ],
+    )?;
     Some(format!("v1.{e}.{d}.{}", hex(&m)))
 }
 
 /// Checks a token for `b` at `now`: signed by one of `keys`, not expired, for at least
 /// `min_difficulty`. One HMAC per key tried, constant-time comparison.
-pub fn check_token(keys: &[Secret], b: &Binding, token: &str, now: u64, min_difficulty: u8) -> Result<(), Refusal> {
+pub fn check_token(
+    keys: &[Secret],
+    b: &Binding,
+    token: &str,
+    now: u64,
+    min_difficulty: u8,
+) -> Result<(), Refusal> {
     let mut it = token.splitn(4, '.');
-    let (Some("v1"), Some(e), Some(d), Some(m)) = (it.next(), it.next(), it.next(), it.next()) else {
+    let (Some("v1"), Some(e), Some(d), Some(m)) = (it.next(), it.next(), it.next(), it.next())
+    else {
         return Err(Refusal::Malformed);
     };
     let (Ok(exp), Ok(diff)) = (e.parse::<u64>(), d.parse::<u8>()) else {
         return Err(Refusal::Malformed);
     };
-    if !verify(keys, &[b"waap-token", b"v1", e.as_bytes(), d.as_bytes(), b.prefix.as_bytes(), b.user_agent], m, 32) {
+    if !verify(
+        keys,
+        &[
+            b"waap-token",
+            b"v1",
+            e.as_bytes(),
+            d.as_bytes(),
+            b.prefix.as_bytes(),
+            b.user_agent,
+        ],
+        m,
+        32,
+    ) {
         return Err(Refusal::BadMac);
     }
     if exp <= now {
@@ -233,7 +282,10 @@ mod tests {
     }
 
     fn solve(nonce: &str, d: u32) -> String {
-        (0u64..).map(|i| i.to_string()).find(|c| work_bits(nonce, c) >= d).unwrap()
+        (0u64..)
+            .map(|i| i.to_string())
+            .find(|c| work_bits(nonce, c) >= d)
+            .unwrap()
     }
 
     #[test]
@@ -255,7 +307,10 @@ mod tests {
         assert_eq!(check_token(&k, &b, &t, 1000, 9), Err(Refusal::Difficulty));
         let forged = t.replacen("v1.2000", "v1.9999", 1);
         assert_eq!(check_token(&k, &b, &forged, 1000, 8), Err(Refusal::BadMac));
-        assert_eq!(check_token(&k, &b, "v1.x", 1000, 8), Err(Refusal::Malformed));
+        assert_eq!(
+            check_token(&k, &b, "v1.x", 1000, 8),
+            Err(Refusal::Malformed)
+        );
         assert_eq!(check_token(&k, &b, "", 1000, 8), Err(Refusal::Malformed));
     }
 
@@ -264,10 +319,16 @@ mod tests {
         let old = keys();
         let b = Binding::new("::1".parse().ok(), 24, 64, b"ua");
         let t = mint_token(&old, &b, 2000, 4).unwrap();
-        let rotated = vec![Secret(b"another key, at least 16 bytes..".to_vec()), old[0].clone()];
+        let rotated = vec![
+            Secret(b"another key, at least 16 bytes..".to_vec()),
+            old[0].clone(),
+        ];
         assert_eq!(check_token(&rotated, &b, &t, 1000, 4), Ok(()));
         let only_new = vec![rotated[0].clone()];
-        assert_eq!(check_token(&only_new, &b, &t, 1000, 4), Err(Refusal::BadMac));
+        assert_eq!(
+            check_token(&only_new, &b, &t, 1000, 4),
+            Err(Refusal::BadMac)
+        );
         let t2 = mint_token(&rotated, &b, 2000, 4).unwrap();
         assert_eq!(check_token(&only_new, &b, &t2, 1000, 4), Ok(()));
     }
@@ -280,10 +341,19 @@ mod tests {
         assert_eq!(check_nonce(&k, &b, &n, 1010, 300, 8), Ok((1000, 8)));
         assert_eq!(check_nonce(&k, &b, &n, 1400, 300, 8), Err(Refusal::Expired));
         let other = Binding::new("198.51.100.7".parse().ok(), 24, 64, b"ua");
-        assert_eq!(check_nonce(&k, &other, &n, 1010, 300, 8), Err(Refusal::BadMac));
-        assert_eq!(check_nonce(&k, &b, &n, 1010, 300, 9), Err(Refusal::Difficulty));
+        assert_eq!(
+            check_nonce(&k, &other, &n, 1010, 300, 8),
+            Err(Refusal::BadMac)
+        );
+        assert_eq!(
+            check_nonce(&k, &b, &n, 1010, 300, 9),
+            Err(Refusal::Difficulty)
+        );
         let raised = n.replacen(".8.", ".2.", 1);
-        assert_eq!(check_nonce(&k, &b, &raised, 1010, 300, 2), Err(Refusal::BadMac));
+        assert_eq!(
+            check_nonce(&k, &b, &raised, 1010, 300, 2),
+            Err(Refusal::BadMac)
+        );
         let c = solve(&n, 8);
         assert!(work_bits(&n, &c) >= 8);
     }
