@@ -198,6 +198,9 @@ fn bots_through_envoy_block_challenge_and_verify() {
     let r = get(&s, "/api/items", me, &curl);
     assert!(is_json_403(&r, 320002), "{} {}", r.status, r.text());
 
+    // The key never reaches Envoy's log.
+    assert!(!s.envoy.log_text().contains("e2e-bot-key"));
+
     // Counted per band, in Envoy's stats.
     let stats = s.envoy.admin_get("/stats?filter=waap.bots").unwrap().text();
     for name in [
@@ -249,5 +252,95 @@ fn bots_example_policy_blocks_scanners_challenges_app_and_keeps_api_json() {
     assert_eq!(
         send("/robots.txt", &[("User-Agent", "sqlmap/1.7")]).status,
         200
+    );
+}
+
+#[test]
+#[ignore = "needs Envoy; run by make test"]
+fn bots_keys_from_the_plugin_configuration_through_envoy() {
+    const STAT: &str = "extension_config_discovery.http_filter.waap";
+    let (mut s, dir) = start();
+    let me = "203.0.113.10";
+    let curl = [("User-Agent", "curl/8.5.0")];
+    // A token under the bundle's key, before the swap.
+    let page = get(&s, "/app/", me, &curl);
+    let r = get(&s, &solve(&page.text(), "%2Fapp%2F"), me, &curl);
+    let old = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    // A policy without a key in the bundle, keys in the JSON plugin configuration.
+    let p = dir.path().join("plugin-keys.yaml");
+    std::fs::write(
+        &p,
+        POLICY.replace("key_file: e2e-bot.key", "keys_from_plugin_config: true"),
+    )
+    .unwrap();
+    let bundle = envoy::compile_policy(&p, &dir.path().join("plugin-keys.waapb")).unwrap();
+    let b64 = waap_e2e::base64::encode(&bundle);
+    // Without bot_keys the filter refuses it and the previous configuration keeps serving.
+    let rejected = format!("{STAT}.update_rejected");
+    let before = s.envoy.stat(&rejected).unwrap().unwrap_or(0);
+    s.envoy
+        .swap_bundle(format!("{{\"bundle\":\"{b64}\"}}").as_bytes())
+        .unwrap();
+    s.envoy
+        .wait_for_stat(&rejected, before + 1, Duration::from_secs(10))
+        .unwrap();
+    assert!(s
+        .envoy
+        .log_text()
+        .contains("no key came with the bundle or in the plugin configuration"));
+    assert_eq!(
+        get(
+            &s,
+            "/app/",
+            me,
+            &[("User-Agent", "curl/8.5.0"), ("Cookie", &old)]
+        )
+        .status,
+        200
+    );
+    // With bot_keys it loads; the old token (other key) is refused, a new round trip works.
+    let success = format!("{STAT}.update_success");
+    let before = s.envoy.stat(&success).unwrap().unwrap_or(0);
+    let config =
+        format!("{{\"bundle\":\"{b64}\",\"bot_keys\":[\"plugin-config-key-0123456789abcdef\"]}}");
+    s.envoy.swap_bundle(config.as_bytes()).unwrap();
+    s.envoy
+        .wait_for_stat(&success, before + 1, Duration::from_secs(10))
+        .unwrap();
+    assert!(is_challenge(&get(
+        &s,
+        "/app/",
+        me,
+        &[("User-Agent", "curl/8.5.0"), ("Cookie", &old)]
+    )));
+    let page = get(&s, "/app/", me, &curl);
+    let r = get(&s, &solve(&page.text(), "%2Fapp%2F"), me, &curl);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let new = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        get(
+            &s,
+            "/app/",
+            me,
+            &[("User-Agent", "curl/8.5.0"), ("Cookie", &new)]
+        )
+        .status,
+        200
+    );
+    assert!(
+        !s.envoy.log_text().contains("plugin-config-key"),
+        "a key in Envoy's log"
     );
 }
