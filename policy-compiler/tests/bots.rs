@@ -715,3 +715,44 @@ fn nojs_fallback_waits_and_checks_the_cookie() {
     .to_string();
     assert!(err.contains("nojs_fallback"), "{err}");
 }
+
+/// The page's own script, run in node (when on the PATH) with a stub `location`, solves
+/// the challenge and navigates to a URL the filter accepts: the browser path end to end.
+#[test]
+fn the_page_script_solves_its_own_challenge_when_node_is_available() {
+    let e = engine(&policy(""));
+    let host = NativeHost::default();
+    let curl = [("user-agent", "curl/8")];
+    let (_, html, _) = reply(&run(&e, &host, req("/app/a?b=1", "203.0.113.5", &curl)));
+    let script = html
+        .split("<script>")
+        .nth(1)
+        .unwrap()
+        .split("</script>")
+        .next()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("waap-bots-page-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("page.js"), script).unwrap();
+    let prog = format!(
+        "const vm=require('vm');const q=[];const ctx={{location:{{replace:u=>console.log(u)}},document:{{getElementById:()=>({{}})}},setTimeout:f=>q.push(f),Math}};vm.runInNewContext(require('fs').readFileSync({:?},'utf8'),ctx);for(let i=0;i<1000&&q.length;i++)q.shift()();",
+        dir.join("page.js").display().to_string()
+    );
+    let Ok(out) = std::process::Command::new("node")
+        .arg("-e")
+        .arg(&prog)
+        .output()
+    else {
+        eprintln!("node not found: the page script was not run");
+        return;
+    };
+    let url = String::from_utf8(out.stdout).unwrap();
+    let url = url.trim();
+    assert!(
+        url.starts_with("/.waap/challenge?n="),
+        "{url:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, _, hs) = reply(&run(&e, &host, req(url, "203.0.113.5", &curl)));
+    assert_eq!((status, hdr(&hs, "location")), (303, Some("/app/a?b=1")));
+}
