@@ -756,3 +756,43 @@ fn the_page_script_solves_its_own_challenge_when_node_is_available() {
     let (status, _, hs) = reply(&run(&e, &host, req(url, "203.0.113.5", &curl)));
     assert_eq!((status, hdr(&hs, "location")), (303, Some("/app/a?b=1")));
 }
+
+/// Malformed cookies, solutions, user agents and paths never panic and never pass.
+#[test]
+fn malformed_input_is_challenged_not_crashed() {
+    let e = engine(&policy(""));
+    let host = NativeHost::default();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let alphabet: &[u8] = b"v1.0123456789abcdef%&=;/?:\\\"<>\x00\xff \t-_";
+    for _ in 0..2000 {
+        let mut junk = |n: usize| -> String {
+            let bytes: Vec<u8> = (0..n)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let cookie = format!("waap_bot={}", junk(40));
+        let ua = format!("curl/{}", junk(8));
+        let q = junk(60);
+        let r = run(
+            &e,
+            &host,
+            req(
+                "/app/x",
+                "203.0.113.5",
+                &[("user-agent", &ua), ("cookie", &cookie)],
+            ),
+        );
+        assert_eq!(reply(&r).0, 403);
+        let mut head = req("/", "203.0.113.5", &[("user-agent", &ua)]);
+        head.uri = format!("/.waap/challenge?{q}").into_bytes();
+        let r = run(&e, &host, head);
+        assert_eq!(reply(&r).0, 403, "{q:?}");
+    }
+}
