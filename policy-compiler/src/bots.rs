@@ -118,6 +118,19 @@ pub struct BotsYaml {
     /// The challenge.
     #[serde(default)]
     pub challenge: Option<ChallengeYaml>,
+    /// Claims of a validated token that exempt a request from bot checks.
+    #[serde(default)]
+    pub exempt_claims: Vec<ExemptClaimYaml>,
+}
+
+/// `bots.exempt_claims[]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExemptClaimYaml {
+    /// Claim name.
+    pub claim: String,
+    /// Value (one element of an array claim).
+    pub value: String,
 }
 
 /// `bots.signatures:`.
@@ -624,6 +637,12 @@ pub fn lower(
         return Err("bots.challenge: a route has a challenge band but no key is configured (key_env, key_file, or keys_from_plugin_config: true)".into());
     }
     cfg.challenge = ch;
+    for e in &b.exempt_claims {
+        if e.claim.is_empty() {
+            return Err("bots.exempt_claims: claim must not be empty".into());
+        }
+        cfg.exempt_claims.push((e.claim.clone(), e.value.clone()));
+    }
     Ok(cfg)
 }
 

@@ -25,6 +25,9 @@ pub struct BotsConfig {
     pub allow_paths: Vec<String>,
     /// The proof-of-work challenge and its tokens.
     pub challenge: ChallengeConfig,
+    /// Claims of a validated token (filled by authentication, which runs first) that
+    /// exempt a request from bot checks: (claim name, value).
+    pub exempt_claims: Vec<(String, String)>,
 }
 
 /// One user-agent signature.

@@ -198,6 +198,18 @@ pub fn assess(
     a
 }
 
+/// Whether validated token claims hold one of the exempting (name, value) pairs.
+fn exempt_by_claims(exempt: &[(String, String)], claims: Option<&crate::families::Claims>) -> bool {
+    let Some(claims) = claims else {
+        return false;
+    };
+    exempt.iter().any(|(name, value)| {
+        claims
+            .iter()
+            .any(|(n, vs)| n == name && vs.iter().any(|v| v == value))
+    })
+}
+
 impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> {
     /// The bot stage (third in [`crate::Transaction::families_request_headers`]): answers
     /// challenge solutions, scores the request on its route and applies the route's band.
@@ -224,6 +236,10 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
             .iter()
             .any(|p| path.starts_with(p.as_bytes()))
         {
+            return None;
+        }
+        if exempt_by_claims(&cfg.exempt_claims, self.ctx.claims.as_ref()) {
+            host.counter_add("waap.bots.exempt", 1);
             return None;
         }
         let route = cfg
@@ -526,6 +542,23 @@ impl crate::Engine {
 #[cfg(test)]
 mod plugin_config_tests {
     use super::keys_from_plugin_config;
+
+    #[test]
+    fn validated_claims_exempt_a_request() {
+        let exempt = vec![("scope".to_string(), "partner".to_string())];
+        let claims = vec![
+            ("sub".to_string(), vec!["u1".to_string()]),
+            (
+                "scope".to_string(),
+                vec!["read".to_string(), "partner".to_string()],
+            ),
+        ];
+        assert!(super::exempt_by_claims(&exempt, Some(&claims)));
+        assert!(!super::exempt_by_claims(&exempt, None));
+        let other = vec![("scope".to_string(), vec!["read".to_string()])];
+        assert!(!super::exempt_by_claims(&exempt, Some(&other)));
+        assert!(!super::exempt_by_claims(&[], Some(&claims)));
+    }
 
     #[test]
     fn bot_keys_come_from_json_plugin_configuration() {
