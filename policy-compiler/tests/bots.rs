@@ -799,7 +799,12 @@ fn malformed_input_is_challenged_not_crashed() {
 
 #[test]
 fn exempt_claims_reach_the_engine() {
-    let e = engine(&policy("  exempt_claims:\n    - { claim: scope, value: partner }\n"));
+    let e = engine(&policy(
+        "  exempt_claims:\n    - { claim: scope, value: partner }\n",
+    ));
     let cfg = e.families().bots.as_ref().unwrap();
-    assert_eq!(cfg.exempt_claims, vec![("scope".to_string(), "partner".to_string())]);
+    assert_eq!(
+        cfg.exempt_claims,
+        vec![("scope".to_string(), "partner".to_string())]
+    );
 }
