@@ -47,20 +47,29 @@ fn root() -> PathBuf {
 
 fn mint(keyfile: &str, scopes: &[&str]) -> String {
     let p = root().join("examples/api/keys").join(keyfile);
-    let key: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
     let now = ClockHost.now_nanos() as i64 / 1_000_000_000;
     let extra = vec![
         ("iss".to_string(), "https://auth.bank.example".to_string()),
         ("aud".to_string(), "bank-api".to_string()),
     ];
     let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    token::mint(&key, &token::claims("alice", &scopes, &extra, now, 3600), None).unwrap()
+    token::mint(
+        &key,
+        &token::claims("alice", &scopes, &extra, now, 3600),
+        None,
+    )
+    .unwrap()
 }
 
 fn head(method: &str, uri: &str, token: &str, body: Option<&str>) -> RequestHead {
     let mut headers = vec![
         ("host".to_string(), b"bank.example".to_vec()),
-        ("authorization".to_string(), format!("Bearer {token}").into_bytes()),
+        (
+            "authorization".to_string(),
+            format!("Bearer {token}").into_bytes(),
+        ),
     ];
     if let Some(b) = body {
         headers.push(("content-type".into(), b"application/json".to_vec()));
