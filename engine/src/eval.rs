@@ -156,7 +156,7 @@ type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<
 pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     pub(crate) engine: E,
     pub(crate) head: RequestHead,
-    hd: HeadData,
+    pub(crate) hd: HeadData,
     pub(crate) body: Option<BodyData>,
     resp: ResponseData,
     tx: BTreeMap<String, Vec<u8>>,

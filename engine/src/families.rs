@@ -31,6 +31,8 @@ pub struct Families {
     pub version: u32,
     /// How the client address is found.
     pub client: ClientConfig,
+    /// Rate limits (`rate_limits:`).
+    pub rate_limits: Option<crate::ratelimit::RateLimits>,
 }
 
 impl Families {
@@ -149,6 +151,8 @@ pub struct RequestContext {
     pub claims: Option<Claims>,
     /// Decisions made so far, in order.
     pub decisions: Vec<Decision>,
+    /// Global rate limits awaiting the rate-limit service.
+    pub ratelimit: crate::ratelimit::Pending,
 }
 
 /// The client address of `head` under `cfg`: the entry `xff_trusted_hops` from the right of
@@ -215,6 +219,9 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         // 1. Authentication.
 
         // 2. Rate limits.
+        if let Some(v) = self.rate_limits(host) {
+            return Some(v);
+        }
 
         // 3. Bots.
 

@@ -14,6 +14,7 @@ pub mod matcher;
 pub(crate) mod operator;
 pub mod parse;
 pub mod program;
+pub mod ratelimit;
 pub mod request;
 pub mod transform;
 

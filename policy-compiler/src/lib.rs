@@ -8,6 +8,7 @@ pub mod crs;
 pub mod error;
 pub mod explain;
 pub mod inspect;
+pub mod ratelimit;
 pub mod rawhttp;
 pub mod seclang;
 pub mod yaml;

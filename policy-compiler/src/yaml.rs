@@ -42,6 +42,9 @@ pub struct PolicyFile {
     /// How the client address is found (trusted `X-Forwarded-For` hops).
     #[serde(default)]
     pub client_ip: Option<ClientIpYaml>,
+    /// Rate limits (see [`crate::ratelimit`]).
+    #[serde(default)]
+    pub rate_limits: Option<crate::ratelimit::RateLimitsYaml>,
 }
 
 /// `client_ip:`.
@@ -393,10 +396,17 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         }
         program.rules.push(r);
     }
+    let rate_limits = match &pf.rate_limits {
+        Some(y) => crate::ratelimit::lower(file, src, y, pf.mode == ModeYaml::Monitor, &mut program)
+            .map_err(|es| errors.extend(es))
+            .ok(),
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(PolicyErrors(errors));
     }
     let families = waap_engine::families::Families {
+        rate_limits,
         version: waap_engine::families::FAMILIES_VERSION,
         client: waap_engine::families::ClientConfig {
             xff_trusted_hops: pf.client_ip.as_ref().map_or(0, |c| c.xff_trusted_hops),
@@ -688,7 +698,7 @@ fn parse_transform(t: &str) -> Result<Transform, String> {
     ))
 }
 
-fn check_regex(p: &str) -> Result<(), String> {
+pub(crate) fn check_regex(p: &str) -> Result<(), String> {
     regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
