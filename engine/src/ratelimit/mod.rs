@@ -156,20 +156,83 @@ pub enum KeyPart {
     Claim(String),
 }
 
-/// A pending call to the rate-limit service: the filter dispatches it, pauses the request
-/// and hands the answer to [`crate::Transaction::on_global_response`].
+/// A pending call to the rate-limit service: the filter sends it, holds the request and
+/// hands the answer to [`crate::Transaction::on_global_response`].
+///
+/// The call is gRPC (`/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit`, one
+/// length-prefixed message, `grpc-status` in the trailers) sent as an HTTP/2 request with
+/// the proxy's `dispatch_http_call`: proxy-wasm 0.2.5's `dispatch_grpc_call` panics (and
+/// aborts the VM) when Envoy answers `BadArgument` for an unknown cluster, while the HTTP
+/// call reports it as an error the failure mode can handle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GlobalCall {
-    /// Envoy cluster.
+    /// Envoy cluster (HTTP/2).
     pub cluster: String,
-    /// gRPC service name.
-    pub service: &'static str,
-    /// gRPC method name.
-    pub method: &'static str,
-    /// The encoded `RateLimitRequest`.
-    pub message: Vec<u8>,
+    /// Request headers, pseudo-headers first.
+    pub headers: Vec<(String, String)>,
+    /// The gRPC frame: flag byte 0, 4-byte big-endian length, the `RateLimitRequest`.
+    pub body: Vec<u8>,
     /// Timeout in milliseconds.
     pub timeout_ms: u32,
+}
+
+/// The proxy's answer to a [`GlobalCall`]: HTTP status, `grpc-status` and `grpc-message`
+/// (from the trailers, or the headers of a trailers-only answer) and the body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpAnswer<'a> {
+    /// `:status`, if any headers came back (none when the call failed or timed out).
+    pub status: Option<u16>,
+    /// `grpc-status`.
+    pub grpc_status: Option<u32>,
+    /// `grpc-message`.
+    pub grpc_message: String,
+    /// Response body (gRPC frames).
+    pub body: &'a [u8],
+}
+
+/// The `RateLimitResponse` bytes of a unary gRPC answer, or why there are none.
+pub fn grpc_unary_message<'a>(a: &HttpAnswer<'a>) -> Result<&'a [u8], GlobalError> {
+    match a.status {
+        None => return Err(GlobalError::Status(4, "no response (timeout or connection failure)".into())),
+        Some(200) => {}
+        Some(s) => return Err(GlobalError::Status(14, format!("HTTP status {s}"))),
+    }
+    match a.grpc_status {
+        Some(0) => {}
+        Some(c) => return Err(GlobalError::Status(c, a.grpc_message.clone())),
+        None => return Err(GlobalError::Malformed("no grpc-status".into())),
+    }
+    let b = a.body;
+    if b.len() < 5 {
+        return Err(GlobalError::Malformed("gRPC frame shorter than its 5-byte prefix".into()));
+    }
+    if b[0] != 0 {
+        return Err(GlobalError::Malformed("compressed gRPC message (not requested)".into()));
+    }
+    let n = u32::from_be_bytes([b[1], b[2], b[3], b[4]]) as usize;
+    b.get(5..5 + n)
+        .ok_or_else(|| GlobalError::Malformed("gRPC frame truncated".into()))
+}
+
+/// The HTTP/2 request carrying `message` as a unary gRPC call of `ShouldRateLimit`.
+pub fn grpc_call(cluster: &str, message: &[u8], timeout_ms: u32) -> GlobalCall {
+    let mut body = Vec::with_capacity(5 + message.len());
+    body.push(0);
+    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    body.extend_from_slice(message);
+    GlobalCall {
+        cluster: cluster.to_string(),
+        headers: vec![
+            (":method".into(), "POST".into()),
+            (":path".into(), format!("/{}/{}", proto::SERVICE, proto::METHOD)),
+            (":authority".into(), cluster.to_string()),
+            ("content-type".into(), "application/grpc".into()),
+            ("te".into(), "trailers".into()),
+            ("grpc-timeout".into(), format!("{timeout_ms}m")),
+        ],
+        body,
+        timeout_ms,
+    }
 }
 
 /// Why the rate-limit service gave no answer.
@@ -177,7 +240,8 @@ pub struct GlobalCall {
 pub enum GlobalError {
     /// The call could not be dispatched (unknown cluster...).
     Dispatch(String),
-    /// The call ended with a gRPC status other than OK (timeouts included).
+    /// The call ended with a gRPC status other than OK (4: no answer in time or no
+    /// connection; 14: an HTTP error status).
     Status(u32, String),
     /// The answer did not decode.
     Malformed(String),
@@ -512,13 +576,7 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
                 };
                 self.ctx.ratelimit = Pending {
                     entries: global.iter().map(|&(i, _)| i).collect(),
-                    call: Some(GlobalCall {
-                        cluster: svc.cluster.clone(),
-                        service: proto::SERVICE,
-                        method: proto::METHOD,
-                        message: req.encode(),
-                        timeout_ms: svc.timeout_ms,
-                    }),
+                    call: Some(grpc_call(&svc.cluster, &req.encode(), svc.timeout_ms)),
                 };
             }
         }

@@ -159,3 +159,56 @@ fn host_ports_are_stripped() {
     assert_eq!(strip_port("[::1]:80"), "::1");
     assert_eq!(strip_port("example.com"), "example.com");
 }
+
+#[test]
+fn grpc_call_frames_the_message_and_answers_unframe() {
+    let call = grpc_call("rls", b"abc", 40);
+    assert_eq!(call.body, [0, 0, 0, 0, 3, b'a', b'b', b'c']);
+    assert!(call
+        .headers
+        .contains(&(":path".into(), "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit".into())));
+    let ok = HttpAnswer {
+        status: Some(200),
+        grpc_status: Some(0),
+        grpc_message: String::new(),
+        body: &call.body,
+    };
+    assert_eq!(grpc_unary_message(&ok), Ok(&b"abc"[..]));
+    let timeout = HttpAnswer::default();
+    assert!(matches!(grpc_unary_message(&timeout), Err(GlobalError::Status(4, _))));
+    let unavailable = HttpAnswer {
+        grpc_status: Some(14),
+        grpc_message: "redis down".into(),
+        ..ok.clone()
+    };
+    assert_eq!(grpc_unary_message(&unavailable), Err(GlobalError::Status(14, "redis down".into())));
+    let http503 = HttpAnswer {
+        status: Some(503),
+        ..ok.clone()
+    };
+    assert!(matches!(grpc_unary_message(&http503), Err(GlobalError::Status(14, _))));
+    for body in [&[0u8, 0, 0][..], &[0, 0, 0, 0, 9, 1], &[1, 0, 0, 0, 0]] {
+        let a = HttpAnswer { body, ..ok.clone() };
+        assert!(matches!(grpc_unary_message(&a), Err(GlobalError::Malformed(_))), "{body:?}");
+    }
+}
+
+#[test]
+fn a_million_distinct_keys_keep_shared_data_bounded() {
+    // Every key new: the table holds at most max_keys slots of fixed size, whatever the
+    // number of keys seen; the rest are evictions, counted.
+    let host = NativeHost::default();
+    let l = lim(100, 60_000);
+    let max_keys = 16_384u32;
+    let now = 7_000 * SEC;
+    for i in 0..1_000_000u32 {
+        let h = hash64(&[&i.to_le_bytes()]);
+        assert!(matches!(gcra(&host, 310_000, max_keys, &l, h, now + u64::from(i)), Check::Pass { .. }));
+    }
+    let (entries, bytes) = host.shared_usage();
+    assert!(entries <= max_keys as usize, "{entries}");
+    let per_slot = 16 + "waap.rl.310000.16383".len();
+    assert!(bytes <= max_keys as usize * per_slot, "{bytes}");
+    let ev = host.counters.borrow().get("waap.ratelimit.evictions").copied().unwrap_or(0);
+    assert!(ev >= 1_000_000 - u64::from(max_keys), "{ev}");
+}
