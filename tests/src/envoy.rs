@@ -177,6 +177,9 @@ pub struct EnvoyOptions {
     pub component_log_level: Option<String>,
     /// How long to wait for admin `/ready`.
     pub ready_timeout: Duration,
+    /// HTTP/2 (gRPC) clusters appended to the bootstrap: (name, port on 127.0.0.1), e.g.
+    /// the rate-limit service.
+    pub grpc_clusters: Vec<(String, u16)>,
 }
 
 impl EnvoyOptions {
@@ -188,6 +191,7 @@ impl EnvoyOptions {
             log_level: "info".into(),
             component_log_level: None,
             ready_timeout: Duration::from_secs(30),
+            grpc_clusters: Vec::new(),
         }
     }
 }
@@ -239,7 +243,11 @@ impl Envoy {
                 .as_ref()
                 .map(|_| ecds.to_string_lossy().into_owned()),
         };
-        fs::write(&config, render::render_bootstrap(&bootstrap)?)?;
+        let mut text = render::render_bootstrap(&bootstrap)?;
+        for (name, port) in &opts.grpc_clusters {
+            text.push_str(&render::grpc_cluster(name, *port));
+        }
+        fs::write(&config, text)?;
         if let Some(f) = &opts.filter {
             if !f.wasm.is_file() {
                 return Err(Error::new(format!(
