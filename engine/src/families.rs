@@ -191,7 +191,13 @@ pub fn client_ip(head: &RequestHead, cfg: &ClientConfig) -> Option<IpAddr> {
 
 /// The JSON body of a family denial: the same shape as WAF denials (`error`, `rule_ids`,
 /// `request_id`) plus `family` and, when given, a `detail` that never holds secrets.
-pub fn reply_json(status: u16, family: Family, rule_id: u32, request_id: &str, detail: Option<&str>) -> Reply {
+pub fn reply_json(
+    status: u16,
+    family: Family,
+    rule_id: u32,
+    request_id: &str,
+    detail: Option<&str>,
+) -> Reply {
     let base = crate::log::deny_body_for(status, &[rule_id], request_id);
     let mut body = base.trim_end_matches('}').to_string();
     body.push_str(&format!(",\"family\":\"{}\"", family.name()));
@@ -214,7 +220,10 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
     /// 4. API routes, parameters and authorization.
     ///
     /// Returns the verdict that stops the request, if any.
-    pub(crate) fn families_request_headers(&mut self, host: &dyn crate::Host) -> Option<crate::Verdict> {
+    pub(crate) fn families_request_headers(
+        &mut self,
+        host: &dyn crate::Host,
+    ) -> Option<crate::Verdict> {
         let _ = host;
         // 1. Authentication.
 
@@ -232,7 +241,10 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
 
     /// The families that run on the request body, before WAF phase 2 (API schema
     /// validation and mass assignment).
-    pub(crate) fn families_request_body(&mut self, host: &dyn crate::Host) -> Option<crate::Verdict> {
+    pub(crate) fn families_request_body(
+        &mut self,
+        host: &dyn crate::Host,
+    ) -> Option<crate::Verdict> {
         let _ = host;
         None
     }
@@ -240,9 +252,18 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
     /// Records a family decision and, unless `monitored`, stops the request with `reply`.
     /// Counts `waap.<family>.<denied|challenged|rate_limited>` or `waap.<family>.monitored`
     /// and `waap.rule.<id>` (bounded: one per configured family rule).
-    pub fn decide(&mut self, host: &dyn crate::Host, decision: Decision, reply: Reply) -> Option<crate::Verdict> {
+    pub fn decide(
+        &mut self,
+        host: &dyn crate::Host,
+        decision: Decision,
+        reply: Reply,
+    ) -> Option<crate::Verdict> {
         let fam = decision.family.name();
-        let word = if decision.monitored { "monitored" } else { decision.action.enforced() };
+        let word = if decision.monitored {
+            "monitored"
+        } else {
+            decision.action.enforced()
+        };
         host.counter_add(&format!("waap.{fam}.{word}"), 1);
         host.counter_add(&format!("waap.rule.{}", decision.rule_id), 1);
         let line = format!(
@@ -287,22 +308,31 @@ mod tests {
             ..RequestHead::default()
         };
         if let Some(x) = xff {
-            h.headers.push(("x-forwarded-for".into(), x.as_bytes().to_vec()));
+            h.headers
+                .push(("x-forwarded-for".into(), x.as_bytes().to_vec()));
         }
         h
     }
 
     #[test]
     fn client_ip_uses_trusted_hops_from_the_right() {
-        let cfg0 = ClientConfig { xff_trusted_hops: 0 };
-        let cfg1 = ClientConfig { xff_trusted_hops: 1 };
-        let cfg2 = ClientConfig { xff_trusted_hops: 2 };
+        let cfg0 = ClientConfig {
+            xff_trusted_hops: 0,
+        };
+        let cfg1 = ClientConfig {
+            xff_trusted_hops: 1,
+        };
+        let cfg2 = ClientConfig {
+            xff_trusted_hops: 2,
+        };
         let h = head("127.0.0.1", Some("6.6.6.6, 10.0.0.7"));
         assert_eq!(client_ip(&h, &cfg0), "127.0.0.1".parse().ok());
         assert_eq!(client_ip(&h, &cfg1), "10.0.0.7".parse().ok());
         assert_eq!(client_ip(&h, &cfg2), "6.6.6.6".parse().ok());
         // Fewer entries than trusted hops, garbage, or no header: the peer.
-        let h3 = ClientConfig { xff_trusted_hops: 3 };
+        let h3 = ClientConfig {
+            xff_trusted_hops: 3,
+        };
         assert_eq!(client_ip(&h, &h3), "127.0.0.1".parse().ok());
         assert_eq!(
             client_ip(&head("127.0.0.1", Some("evil")), &cfg1),

@@ -6,8 +6,8 @@
 
 pub mod detect;
 pub mod engine;
-pub mod families;
 pub mod eval;
+pub mod families;
 pub mod host;
 pub mod log;
 pub mod matcher;

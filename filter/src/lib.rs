@@ -114,7 +114,13 @@ struct WaapHttp {
 
 impl Context for WaapHttp {
     /// The rate-limit service answered (or the call failed): the engine decides.
-    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
         if !self.global_pending {
             return;
         }
@@ -147,7 +153,10 @@ impl Context for WaapHttp {
         if v.is_stop() {
             self.after(v);
         } else if hostcalls::resume_http_request().is_err() {
-            host.log(waap_engine::LogLevel::Error, "waap: could not resume the request after the rate-limit call");
+            host.log(
+                waap_engine::LogLevel::Error,
+                "waap: could not resume the request after the rate-limit call",
+            );
         }
     }
 }

@@ -231,7 +231,9 @@ fn key_part(k: &KeyYaml) -> Result<KeyPart, String> {
         )),
         KeyYaml::Named(n) => {
             let given: Vec<KeyPart> = [
-                n.header.as_ref().map(|h| KeyPart::Header(h.to_ascii_lowercase())),
+                n.header
+                    .as_ref()
+                    .map(|h| KeyPart::Header(h.to_ascii_lowercase())),
                 n.cookie.clone().map(KeyPart::Cookie),
                 n.query.clone().map(KeyPart::Query),
                 n.claim.clone().map(KeyPart::Claim),
@@ -255,7 +257,10 @@ fn entry_line(src: &str, name: &str) -> Option<usize> {
     let start = src.lines().position(|l| l.starts_with("rate_limits:"))?;
     src.lines().enumerate().skip(start).find_map(|(i, l)| {
         let t = l.trim_start().trim_start_matches("- ").trim_start();
-        let v = t.strip_prefix("name:")?.trim().trim_matches(|c| c == '"' || c == '\'');
+        let v = t
+            .strip_prefix("name:")?
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'');
         (v == name).then_some(i + 1)
     })
 }
@@ -276,7 +281,13 @@ pub fn lower(
         .map(|i| i + 1);
     let max_keys = y.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
     if max_keys == 0 || max_keys > 4_000_000 {
-        errors.push(PolicyError::new(file, format!("rate_limits.max_keys must be 1..=4000000 (got {max_keys})")).at(section));
+        errors.push(
+            PolicyError::new(
+                file,
+                format!("rate_limits.max_keys must be 1..=4000000 (got {max_keys})"),
+            )
+            .at(section),
+        );
     }
     let global = y.service.as_ref().map(|s| GlobalService {
         cluster: s.cluster.clone(),
@@ -285,14 +296,21 @@ pub fn lower(
     });
     if let Some(s) = &global {
         if s.cluster.is_empty() || s.timeout_ms == 0 {
-            errors.push(PolicyError::new(file, "rate_limits.service needs a cluster name and a timeout_ms above 0").at(section));
+            errors.push(
+                PolicyError::new(
+                    file,
+                    "rate_limits.service needs a cluster name and a timeout_ms above 0",
+                )
+                .at(section),
+            );
         }
     }
     let mut entries = Vec::new();
     let mut names: Vec<&str> = Vec::new();
     for (i, e) in y.limits.iter().enumerate() {
         let line = entry_line(src, &e.name).or(section);
-        let err = |m: String| PolicyError::new(file, format!("rate limit `{}`: {m}", e.name)).at(line);
+        let err =
+            |m: String| PolicyError::new(file, format!("rate limit `{}`: {m}", e.name)).at(line);
         if e.name.is_empty()
             || !e
                 .name
@@ -306,17 +324,28 @@ pub fn lower(
         }
         names.push(&e.name);
         if i >= 10_000 {
-            errors.push(err("more than 10000 rate limits (rule ids 310000-319999)".into()));
+            errors.push(err(
+                "more than 10000 rate limits (rule ids 310000-319999)".into()
+            ));
             break;
         }
         let m = e.matcher.as_ref();
         let mut matcher = RequestMatch {
-            hosts: m.map(|m| m.hosts.iter().map(|h| h.to_ascii_lowercase()).collect()).unwrap_or_default(),
+            hosts: m
+                .map(|m| m.hosts.iter().map(|h| h.to_ascii_lowercase()).collect())
+                .unwrap_or_default(),
             path_prefix: m.and_then(|m| m.path_prefix.clone()),
             path_regex: None,
-            methods: m.map(|m| m.methods.iter().map(|x| x.to_ascii_uppercase()).collect()).unwrap_or_default(),
+            methods: m
+                .map(|m| m.methods.iter().map(|x| x.to_ascii_uppercase()).collect())
+                .unwrap_or_default(),
             headers: m
-                .map(|m| m.headers.iter().map(|h| (h.name.to_ascii_lowercase(), h.value.clone())).collect())
+                .map(|m| {
+                    m.headers
+                        .iter()
+                        .map(|h| (h.name.to_ascii_lowercase(), h.value.clone()))
+                        .collect()
+                })
                 .unwrap_or_default(),
         };
         if let Some(p) = m.and_then(|m| m.path_regex.as_ref()) {
@@ -359,7 +388,9 @@ pub fn lower(
                     burst: e.burst.unwrap_or(count),
                 }),
                 None => {
-                    errors.push(err(format!("limit `{s}` is not N/period (e.g. 100/minute, 5/10s)")));
+                    errors.push(err(format!(
+                        "limit `{s}` is not N/period (e.g. 100/minute, 5/10s)"
+                    )));
                     None
                 }
             },
@@ -373,10 +404,15 @@ pub fn lower(
         }
         let distinct = match &e.distinct {
             Some(d) => {
-                let part = key_part(&d.of).map_err(|m| errors.push(err(format!("distinct.of: {m}")))).ok();
+                let part = key_part(&d.of)
+                    .map_err(|m| errors.push(err(format!("distinct.of: {m}"))))
+                    .ok();
                 let period = parse_period(&d.per);
                 if period.is_none() {
-                    errors.push(err(format!("distinct.per `{}` is not a period (e.g. minute, 10s)", d.per)));
+                    errors.push(err(format!(
+                        "distinct.per `{}` is not a period (e.g. minute, 10s)",
+                        d.per
+                    )));
                 }
                 if d.max == 0 || d.max > DISTINCT_MAX {
                     errors.push(err(format!("distinct.max must be 1..={DISTINCT_MAX}")));
@@ -401,13 +437,18 @@ pub fn lower(
         };
         if scope == Scope::Global {
             if global.is_none() {
-                errors.push(err("scope: global needs rate_limits.service (cluster of the rate-limit service)".into()));
+                errors.push(err(
+                    "scope: global needs rate_limits.service (cluster of the rate-limit service)"
+                        .into(),
+                ));
             }
             if e.distinct.is_some() {
                 errors.push(err("distinct limits are local only".into()));
             }
             if e.burst.is_some() {
-                errors.push(err("burst applies to local limits only (the service counts fixed windows)".into()));
+                errors.push(err(
+                    "burst applies to local limits only (the service counts fixed windows)".into(),
+                ));
             }
             if let Some(l) = &limit {
                 if waap_engine::ratelimit::proto::Unit::from_millis(l.period_ms).is_none() {

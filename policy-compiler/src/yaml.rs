@@ -397,9 +397,11 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         program.rules.push(r);
     }
     let rate_limits = match &pf.rate_limits {
-        Some(y) => crate::ratelimit::lower(file, src, y, pf.mode == ModeYaml::Monitor, &mut program)
-            .map_err(|es| errors.extend(es))
-            .ok(),
+        Some(y) => {
+            crate::ratelimit::lower(file, src, y, pf.mode == ModeYaml::Monitor, &mut program)
+                .map_err(|es| errors.extend(es))
+                .ok()
+        }
         None => None,
     };
     if !errors.is_empty() {

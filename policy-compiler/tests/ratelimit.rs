@@ -1,6 +1,9 @@
 //! Rate limits from policy to verdict, natively: matching, keys, local GCRA state shared
 //! through the host, monitor mode, the pending global call and the failure modes.
 
+// Test helpers outside #[test] functions may panic too: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use waap_engine::host::NativeHost;
 use waap_engine::ratelimit::{proto, GlobalError};
 use waap_engine::{Engine, RequestHead, Verdict};
@@ -73,25 +76,43 @@ fn login_limit_admits_five_per_client_and_answers_429_with_headers() {
     let mut passed = 0;
     let mut last = None;
     for _ in 0..50 {
-        let mut tx = e.transaction(req("POST", "/api/login", &[("x-forwarded-for", "198.51.100.7")]));
+        let mut tx = e.transaction(req(
+            "POST",
+            "/api/login",
+            &[("x-forwarded-for", "198.51.100.7")],
+        ));
         match tx.run_request(b"", &host) {
             Verdict::Allow => passed += 1,
             v => last = Some(v),
         }
     }
     assert_eq!(passed, 5);
-    let Some(Verdict::Reply(r)) = last else { panic!("no 429: {last:?}") };
+    let Some(Verdict::Reply(r)) = last else {
+        panic!("no 429: {last:?}")
+    };
     assert_eq!(r.status, 429);
-    let h = |n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let h = |n: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(h("retry-after").as_deref(), Some("12"));
     assert_eq!(h("ratelimit-policy").as_deref(), Some("\"login\";q=5;w=60"));
     assert!(String::from_utf8_lossy(&r.body).contains("310000"));
     // Another client, another method and another path are not limited.
-    for (m, p, ip) in [("POST", "/api/login", "198.51.100.8"), ("GET", "/api/login", "198.51.100.7"), ("POST", "/other", "198.51.100.7")] {
+    for (m, p, ip) in [
+        ("POST", "/api/login", "198.51.100.8"),
+        ("GET", "/api/login", "198.51.100.7"),
+        ("POST", "/other", "198.51.100.7"),
+    ] {
         let mut tx = e.transaction(req(m, p, &[("x-forwarded-for", ip)]));
         assert_eq!(tx.run_request(b"", &host), Verdict::Allow, "{m} {p} {ip}");
     }
-    assert_eq!(host.counters.borrow().get("waap.ratelimit.rate_limited"), Some(&45));
+    assert_eq!(
+        host.counters.borrow().get("waap.ratelimit.rate_limited"),
+        Some(&45)
+    );
     assert_eq!(host.counters.borrow().get("waap.rule.310000"), Some(&45));
 }
 
@@ -104,16 +125,23 @@ fn monitor_entries_count_would_limit_and_let_traffic_through() {
         let mut tx = e.transaction(req("GET", "/api/items", &[("x-api-key", "k1")]));
         assert_eq!(tx.run_request(b"", &host), Verdict::Allow);
     }
-    assert_eq!(host.counters.borrow().get("waap.ratelimit.monitored"), Some(&7));
+    assert_eq!(
+        host.counters.borrow().get("waap.ratelimit.monitored"),
+        Some(&7)
+    );
     assert!(host
         .logs
         .borrow()
         .iter()
-        .any(|(_, l)| l.contains("\"action\":\"would_rate_limited\"") && l.contains("api: over the limit")));
+        .any(|(_, l)| l.contains("\"action\":\"would_rate_limited\"")
+            && l.contains("api: over the limit")));
     // No API key: the entry does not apply (and counts nothing).
     let mut tx = e.transaction(req("GET", "/api/items", &[]));
     assert_eq!(tx.run_request(b"", &host), Verdict::Allow);
-    assert_eq!(host.counters.borrow().get("waap.ratelimit.monitored"), Some(&7));
+    assert_eq!(
+        host.counters.borrow().get("waap.ratelimit.monitored"),
+        Some(&7)
+    );
 }
 
 #[test]
@@ -122,7 +150,11 @@ fn distinct_limit_counts_distinct_values_per_key() {
     let host = NativeHost::default();
     host.fixed_now.set(Some(3_000_000_000_000));
     let run = |acct: &str, ip: &str| {
-        let mut tx = e.transaction(req("GET", &format!("/api/account?account_id={acct}"), &[("x-forwarded-for", ip)]));
+        let mut tx = e.transaction(req(
+            "GET",
+            &format!("/api/account?account_id={acct}"),
+            &[("x-forwarded-for", ip)],
+        ));
         status(&tx.run_request(b"", &host))
     };
     assert_eq!(run("a", "192.0.2.1"), 200);
@@ -169,7 +201,9 @@ fn global_entries_make_one_call_and_follow_the_services_answer() {
     }
     .encode();
     let v = tx.on_global_response(&host, Ok(&over));
-    let Verdict::Reply(r) = v else { panic!("{v:?}") };
+    let Verdict::Reply(r) = v else {
+        panic!("{v:?}")
+    };
     assert_eq!(r.status, 429);
     assert!(r.headers.contains(&("retry-after".into(), "17".into())));
     // Not matched: no call.
@@ -190,7 +224,11 @@ fn service_failures_follow_the_failure_mode() {
         assert_eq!(status(&v), want, "{mode}");
         let c = host.counters.borrow();
         assert_eq!(c.get("waap.ratelimit.global.errors"), Some(&1));
-        let counted = if want == 200 { "waap.ratelimit.failed_open" } else { "waap.ratelimit.failed_closed" };
+        let counted = if want == 200 {
+            "waap.ratelimit.failed_open"
+        } else {
+            "waap.ratelimit.failed_closed"
+        };
         assert_eq!(c.get(counted), Some(&1), "{mode}");
     }
 }
@@ -203,23 +241,40 @@ fn a_policy_in_monitor_mode_monitors_its_rate_limits() {
         let mut tx = e.transaction(req("POST", "/api/login", &[]));
         assert_eq!(tx.run_request(b"", &host), Verdict::Allow);
     }
-    assert_eq!(host.counters.borrow().get("waap.ratelimit.monitored"), Some(&3));
+    assert_eq!(
+        host.counters.borrow().get("waap.ratelimit.monitored"),
+        Some(&3)
+    );
 }
 
 #[test]
 fn bad_entries_are_reported_with_file_line_and_name() {
     let base = "version: 1\nmode: block\nrate_limits:\n  failure_mode: fail_open\n  limits:\n    - name: ok\n      key: client_ip\n      limit: 1/minute\n    - name: bad\n      key: client_ip\n      limit: ";
     let err = compile_error(&format!("{base}5/fortnight\n"));
-    assert!(err.contains("p.yaml") && err.contains(":9") && err.contains("rate limit `bad`") && err.contains("5/fortnight"), "{err}");
+    assert!(
+        err.contains("p.yaml")
+            && err.contains(":9")
+            && err.contains("rate limit `bad`")
+            && err.contains("5/fortnight"),
+        "{err}"
+    );
     let err = compile_error(&format!("{base}5/2s\n      scope: global\n"));
-    assert!(err.contains("rate limit `bad`") && err.contains("rate_limits.service"), "{err}");
+    assert!(
+        err.contains("rate limit `bad`") && err.contains("rate_limits.service"),
+        "{err}"
+    );
     assert!(err.contains("second, minute, hour or day"), "{err}");
-    let err = compile_error(&format!("{base}5/minute\n      key: {{header: a, cookie: b}}\n"));
+    let err = compile_error(&format!(
+        "{base}5/minute\n      key: {{header: a, cookie: b}}\n"
+    ));
     assert!(!err.is_empty(), "duplicate key accepted");
     let err = compile_error("version: 1\nmode: block\nrate_limits:\n  limits: []\n");
     assert!(err.contains("failure_mode"), "{err}");
     let err = compile_error("version: 1\nmode: block\nrate_limits:\n  failure_mode: fail_open\n  limits:\n    - name: x\n      key: {header: a, cookie: b}\n      limit: 1/s\n");
-    assert!(err.contains("rate limit `x`") && err.contains("exactly one of header"), "{err}");
+    assert!(
+        err.contains("rate limit `x`") && err.contains("exactly one of header"),
+        "{err}"
+    );
     let err = compile_error("version: 1\nmode: block\nrate_limits:\n  failure_mode: fail_open\n  limits:\n    - name: x\n      key: client_ip\n");
     assert!(err.contains("needs a limit"), "{err}");
 }

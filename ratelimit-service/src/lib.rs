@@ -63,7 +63,9 @@ pub struct Counted {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('|', "\\|").replace('=', "\\=")
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('=', "\\=")
 }
 
 /// The descriptors of `req` that carry a limit, with their Redis keys at `now_secs`.
@@ -84,7 +86,10 @@ pub fn counted(prefix: &str, req: &RateLimitRequest, now_secs: u64) -> Vec<Count
                 key.push_str(&escape(&e.value));
             }
             key.push_str(&format!("|{start}"));
-            let hits = d.hits_addend.as_ref().map_or(default_hits, |h| h.value.max(1));
+            let hits = d
+                .hits_addend
+                .as_ref()
+                .map_or(default_hits, |h| h.value.max(1));
             Some(Counted {
                 index,
                 key,
@@ -157,7 +162,10 @@ impl Service {
     }
 
     /// One decision.
-    pub async fn decide(&self, req: &RateLimitRequest) -> Result<RateLimitResponse, redis::RedisError> {
+    pub async fn decide(
+        &self,
+        req: &RateLimitRequest,
+    ) -> Result<RateLimitResponse, redis::RedisError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -261,7 +269,10 @@ mod tests {
     fn the_engine_decodes_prost_responses() {
         let cs = counted("p", &prost_request(), 1_000_000);
         assert_eq!(cs.len(), 1);
-        assert_eq!(cs[0].key, "p|waap|waap_limit=login|key=00ff00ff00ff00ff|999960");
+        assert_eq!(
+            cs[0].key,
+            "p|waap|waap_limit=login|key=00ff00ff00ff00ff|999960"
+        );
         assert_eq!(cs[0].reset, 20);
         let resp = respond(2, &cs, &[301]);
         let bytes = resp.encode_to_vec();

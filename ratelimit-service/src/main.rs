@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitServiceServer;
 
-const USAGE: &str = "usage: waap-ratelimit --listen 127.0.0.1:8081 --redis redis://127.0.0.1:6379/ [--prefix waap]";
+const USAGE: &str =
+    "usage: waap-ratelimit --listen 127.0.0.1:8081 --redis redis://127.0.0.1:6379/ [--prefix waap]";
 
 fn main() -> ExitCode {
     let mut listen: Option<String> = None;

@@ -43,13 +43,19 @@ fn wait_port(p: &mut Proc, timeout: Duration) -> Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], p.port));
     loop {
         if let Some(status) = p.child.try_wait()? {
-            return Err(Error::new(format!("{} exited ({status}) before listening on {addr}", p.name)));
+            return Err(Error::new(format!(
+                "{} exited ({status}) before listening on {addr}",
+                p.name
+            )));
         }
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(Error::new(format!("{} not listening on {addr} after {timeout:?}", p.name)));
+            return Err(Error::new(format!(
+                "{} not listening on {addr} after {timeout:?}",
+                p.name
+            )));
         }
         std::thread::sleep(Duration::from_millis(30));
     }
@@ -60,12 +66,25 @@ pub fn start_redis() -> Result<Proc> {
     let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
     let port = envoy::free_ports(1)?[0];
     let child = Command::new(&bin)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| Error::new(format!("starting {bin}: {e} (Debian: apt-get install redis-server; .ci/run installs it)")))?;
+        .map_err(|e| {
+            Error::new(format!(
+                "starting {bin}: {e} (Debian: apt-get install redis-server; .ci/run installs it)"
+            ))
+        })?;
     let mut p = Proc {
         child,
         port,
@@ -134,13 +153,18 @@ pub fn start_envoy(
     };
     let mut opts = EnvoyOptions::new(upstream_port, Some(filter));
     opts.concurrency = concurrency;
-    opts.grpc_clusters = grpc_clusters.iter().map(|(n, p)| (n.to_string(), *p)).collect();
+    opts.grpc_clusters = grpc_clusters
+        .iter()
+        .map(|(n, p)| (n.to_string(), *p))
+        .collect();
     Ok((Envoy::start(&opts)?, scratch))
 }
 
 /// A filter metric (`waap.…`), whatever prefix Envoy gives custom wasm metrics; 0 if unset.
 pub fn metric(envoy: &Envoy, name: &str) -> Result<u64> {
-    let text = envoy.admin_get(&format!("/stats?filter={}$", name.replace('.', "\\.")))?.text();
+    let text = envoy
+        .admin_get(&format!("/stats?filter={}$", name.replace('.', "\\.")))?
+        .text();
     Ok(text
         .lines()
         .filter_map(|l| {

@@ -2,6 +2,9 @@
 //! monitor mode, global limits across two Envoys sharing one Redis through the rate-limit
 //! service, and the failure modes when the service is down.
 
+// Test helpers outside #[test] functions may panic too: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,15 +23,29 @@ fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) ->
 }
 
 /// Sends `n` requests from `threads` threads (fresh connections); returns the responses.
-fn burst(addr: SocketAddr, n: usize, threads: usize, method: &str, path: &str, headers: &[(&str, &str)]) -> Vec<HttpResponse> {
+fn burst(
+    addr: SocketAddr,
+    n: usize,
+    threads: usize,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Vec<HttpResponse> {
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let count = n / threads + usize::from(t < n % threads);
-                s.spawn(move || (0..count).map(|_| send(addr, method, path, headers)).collect::<Vec<_>>())
+                s.spawn(move || {
+                    (0..count)
+                        .map(|_| send(addr, method, path, headers))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     })
 }
 
@@ -37,16 +54,23 @@ fn passed(rs: &[HttpResponse]) -> usize {
 }
 
 fn example_policy() -> String {
-    std::fs::read_to_string(workspace_root().join("examples/ratelimit/policy.yaml")).unwrap_or_else(|e| panic!("{e}"))
+    std::fs::read_to_string(workspace_root().join("examples/ratelimit/policy.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Connections each of the first `workers` Envoy workers accepted.
 fn worker_connections(envoy: &Envoy, workers: u32) -> Vec<u64> {
-    let text = envoy.admin_get("/stats?filter=downstream_cx_total").map(|r| r.text()).unwrap_or_default();
+    let text = envoy
+        .admin_get("/stats?filter=downstream_cx_total")
+        .map(|r| r.text())
+        .unwrap_or_default();
     (0..workers)
         .map(|w| {
             text.lines()
-                .filter(|l| l.starts_with("listener.127.0.0.1_") && l.contains(&format!(".worker_{w}.downstream_cx_total: ")))
+                .filter(|l| {
+                    l.starts_with("listener.127.0.0.1_")
+                        && l.contains(&format!(".worker_{w}.downstream_cx_total: "))
+                })
                 .filter_map(|l| l.rsplit(": ").next()?.trim().parse::<u64>().ok())
                 .sum()
         })
@@ -57,26 +81,53 @@ fn worker_connections(envoy: &Envoy, workers: u32) -> Vec<u64> {
 #[ignore = "needs Envoy; run by make test"]
 fn example_login_limit_admits_exactly_five_per_client_across_two_workers() {
     let echo = EchoServer::start("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let (envoy, _s) = start_envoy(&example_policy(), echo.port(), 2, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let (envoy, _s) =
+        start_envoy(&example_policy(), echo.port(), 2, &[]).unwrap_or_else(|e| panic!("{e}"));
     let client = [("x-forwarded-for", "198.51.100.7")];
     let rs = burst(envoy.addr(), 50, 4, "POST", "/api/login", &client);
     assert_eq!(rs.len(), 50);
-    assert_eq!(passed(&rs), 5, "statuses: {:?}", rs.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(
+        passed(&rs),
+        5,
+        "statuses: {:?}",
+        rs.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     let workers = worker_connections(&envoy, 2);
-    assert!(workers.iter().all(|&c| c > 0), "both workers must take connections: {workers:?}");
+    assert!(
+        workers.iter().all(|&c| c > 0),
+        "both workers must take connections: {workers:?}"
+    );
     for r in rs.iter().filter(|r| r.status != 200) {
         assert_eq!(r.status, 429);
-        let retry: u64 = r.header("retry-after").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let retry: u64 = r
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         assert!((1..=12).contains(&retry), "retry-after {retry}");
         assert_eq!(r.header("ratelimit-policy"), Some("\"login\";q=5;w=60"));
-        assert!(r.header("ratelimit").is_some_and(|v| v.starts_with("\"login\";r=0;t=")));
+        assert!(r
+            .header("ratelimit")
+            .is_some_and(|v| v.starts_with("\"login\";r=0;t=")));
         let body = r.text();
-        assert!(body.contains("\"rule_ids\":[310000]") && body.contains("\"family\":\"ratelimit\""), "{body}");
+        assert!(
+            body.contains("\"rule_ids\":[310000]") && body.contains("\"family\":\"ratelimit\""),
+            "{body}"
+        );
     }
     // Another client is unaffected.
-    let other = burst(envoy.addr(), 5, 2, "POST", "/api/login", &[("x-forwarded-for", "198.51.100.8")]);
+    let other = burst(
+        envoy.addr(),
+        5,
+        2,
+        "POST",
+        "/api/login",
+        &[("x-forwarded-for", "198.51.100.8")],
+    );
     assert_eq!(passed(&other), 5);
-    assert_eq!(metric(&envoy, "waap.ratelimit.rate_limited").unwrap_or(0), 45);
+    assert_eq!(
+        metric(&envoy, "waap.ratelimit.rate_limited").unwrap_or(0),
+        45
+    );
     // The API quota is keyed on the API key; without one the entry does not apply.
     assert_eq!(send(envoy.addr(), "GET", "/api/items", &[]).status, 200);
 }
@@ -96,7 +147,9 @@ fn requests_pass_again_after_the_window() {
     let p = passed(&rs);
     assert!(p >= 5 && p <= 5 + refills, "{p} passed in {elapsed:?}");
     std::thread::sleep(Duration::from_millis(3_100));
-    let again: Vec<u16> = (0..6).map(|_| send(envoy.addr(), "POST", "/api/login", &client).status).collect();
+    let again: Vec<u16> = (0..6)
+        .map(|_| send(envoy.addr(), "POST", "/api/login", &client).status)
+        .collect();
     assert_eq!(&again[..5], &[200; 5], "{again:?}");
     assert_eq!(again[5], 429, "{again:?}");
 }
@@ -104,16 +157,34 @@ fn requests_pass_again_after_the_window() {
 #[test]
 #[ignore = "needs Envoy; run by make test"]
 fn monitor_mode_counts_would_limit_and_lets_traffic_through() {
-    let policy = example_policy().replace("      limit: 5/minute\n      action: block", "      limit: 5/minute\n      action: monitor");
+    let policy = example_policy().replace(
+        "      limit: 5/minute\n      action: block",
+        "      limit: 5/minute\n      action: monitor",
+    );
     assert!(policy.contains("action: monitor"));
     let echo = EchoServer::start("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let (envoy, _s) = start_envoy(&policy, echo.port(), 2, &[]).unwrap_or_else(|e| panic!("{e}"));
-    let rs = burst(envoy.addr(), 20, 2, "POST", "/api/login", &[("x-forwarded-for", "192.0.2.44")]);
+    let rs = burst(
+        envoy.addr(),
+        20,
+        2,
+        "POST",
+        "/api/login",
+        &[("x-forwarded-for", "192.0.2.44")],
+    );
     assert_eq!(passed(&rs), 20);
     assert_eq!(metric(&envoy, "waap.ratelimit.monitored").unwrap_or(0), 15);
-    assert_eq!(metric(&envoy, "waap.ratelimit.rate_limited").unwrap_or(0), 0);
+    assert_eq!(
+        metric(&envoy, "waap.ratelimit.rate_limited").unwrap_or(0),
+        0
+    );
     let log = envoy.log_text();
-    assert_eq!(log.matches("\"action\":\"would_rate_limited\"").count(), 15, "{}", envoy.log_tail(20));
+    assert_eq!(
+        log.matches("\"action\":\"would_rate_limited\"").count(),
+        15,
+        "{}",
+        envoy.log_tail(20)
+    );
 }
 
 fn global_policy(failure_mode: &str, limit: &str) -> String {
@@ -138,7 +209,10 @@ rate_limits:
 /// Waits until the current hour has at least `margin` left, so a fixed hourly window does
 /// not roll over during the run.
 fn away_from_hour_end(margin: Duration) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let left = 3_600 - now % 3_600;
     if left < margin.as_secs() {
         std::thread::sleep(Duration::from_secs(left + 1));
@@ -166,14 +240,38 @@ fn global_limit_is_shared_by_two_envoys_through_redis() {
     let total = pa + pb;
     eprintln!("global: envoy A admitted {pa}, envoy B {pb}, total {total} of 1000 (limit 500)");
     assert_eq!(ra.len() + rb.len(), 1000);
-    assert!((490..=510).contains(&total), "admitted {total}, limit 500 (+-2%)");
-    assert!(pa > 0 && pb > 0, "both Envoys admit part of the limit: {pa} + {pb}");
-    assert!(ra.iter().chain(&rb).all(|r| r.status == 200 || r.status == 429));
-    let limited = ra.iter().chain(&rb).find(|r| r.status == 429).unwrap_or_else(|| panic!("no 429"));
-    assert!(limited.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok_and(|s| (1..=3600).contains(&s))));
+    assert!(
+        (490..=510).contains(&total),
+        "admitted {total}, limit 500 (+-2%)"
+    );
+    assert!(
+        pa > 0 && pb > 0,
+        "both Envoys admit part of the limit: {pa} + {pb}"
+    );
+    assert!(ra
+        .iter()
+        .chain(&rb)
+        .all(|r| r.status == 200 || r.status == 429));
+    let limited = ra
+        .iter()
+        .chain(&rb)
+        .find(|r| r.status == 429)
+        .unwrap_or_else(|| panic!("no 429"));
+    assert!(limited
+        .header("retry-after")
+        .is_some_and(|v| v.parse::<u64>().is_ok_and(|s| (1..=3600).contains(&s))));
     assert_eq!(metric(&a, "waap.ratelimit.global.errors").unwrap_or(0), 0);
     // Another client has its own count.
-    assert_eq!(send(a.addr(), "POST", "/api/login", &[("x-forwarded-for", "198.51.100.78")]).status, 200);
+    assert_eq!(
+        send(
+            a.addr(),
+            "POST",
+            "/api/login",
+            &[("x-forwarded-for", "198.51.100.78")]
+        )
+        .status,
+        200
+    );
     drop(svc);
 }
 
@@ -185,16 +283,41 @@ fn service_down_follows_fail_open_and_fail_closed() {
     let dead = waap_e2e::envoy::free_ports(1).unwrap_or_else(|e| panic!("{e}"))[0];
     let cluster = [("waap_ratelimit", dead)];
     let client = [("x-forwarded-for", "198.51.100.9")];
-    let (open, _so) = start_envoy(&global_policy("fail_open", "1/minute"), echo.port(), 2, &cluster).unwrap_or_else(|e| panic!("{e}"));
+    let (open, _so) = start_envoy(
+        &global_policy("fail_open", "1/minute"),
+        echo.port(),
+        2,
+        &cluster,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let rs = burst(open.addr(), 10, 2, "POST", "/api/login", &client);
     assert_eq!(passed(&rs), 10, "fail_open lets traffic through");
-    assert_eq!(metric(&open, "waap.ratelimit.global.errors").unwrap_or(0), 10);
+    assert_eq!(
+        metric(&open, "waap.ratelimit.global.errors").unwrap_or(0),
+        10
+    );
     assert_eq!(metric(&open, "waap.ratelimit.failed_open").unwrap_or(0), 10);
-    let (closed, _sc) = start_envoy(&global_policy("fail_closed", "100/minute"), echo.port(), 2, &cluster).unwrap_or_else(|e| panic!("{e}"));
+    let (closed, _sc) = start_envoy(
+        &global_policy("fail_closed", "100/minute"),
+        echo.port(),
+        2,
+        &cluster,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let rs = burst(closed.addr(), 10, 2, "POST", "/api/login", &client);
-    assert!(rs.iter().all(|r| r.status == 429), "{:?}", rs.iter().map(|r| r.status).collect::<Vec<_>>());
-    assert_eq!(metric(&closed, "waap.ratelimit.global.errors").unwrap_or(0), 10);
-    assert_eq!(metric(&closed, "waap.ratelimit.failed_closed").unwrap_or(0), 10);
+    assert!(
+        rs.iter().all(|r| r.status == 429),
+        "{:?}",
+        rs.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        metric(&closed, "waap.ratelimit.global.errors").unwrap_or(0),
+        10
+    );
+    assert_eq!(
+        metric(&closed, "waap.ratelimit.failed_closed").unwrap_or(0),
+        10
+    );
     // Requests the limits do not match never wait for the service.
     assert_eq!(send(closed.addr(), "GET", "/other", &[]).status, 200);
 
@@ -202,7 +325,13 @@ fn service_down_follows_fail_open_and_fail_closed() {
     let mut redis = start_redis().unwrap_or_else(|e| panic!("{e}"));
     let svc = start_service(redis.port).unwrap_or_else(|e| panic!("{e}"));
     let cluster = [("waap_ratelimit", svc.port)];
-    let (c2, _s2) = start_envoy(&global_policy("fail_closed", "100/minute"), echo.port(), 1, &cluster).unwrap_or_else(|e| panic!("{e}"));
+    let (c2, _s2) = start_envoy(
+        &global_policy("fail_closed", "100/minute"),
+        echo.port(),
+        1,
+        &cluster,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(send(c2.addr(), "POST", "/api/login", &client).status, 200);
     redis.stop();
     let r = send(c2.addr(), "POST", "/api/login", &client);

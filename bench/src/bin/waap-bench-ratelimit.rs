@@ -37,7 +37,10 @@ rate_limits:
 "#;
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Drive {
@@ -49,7 +52,12 @@ struct Drive {
 }
 
 fn drive(addr: SocketAddr, stop: &AtomicBool) -> Drive {
-    let req = build_request("POST", "/login", &[("x-forwarded-for", "198.51.100.1"), ("content-length", "0")], b"");
+    let req = build_request(
+        "POST",
+        "/login",
+        &[("x-forwarded-for", "198.51.100.1"), ("content-length", "0")],
+        b"",
+    );
     let mut d = Drive {
         sent: 0,
         admitted: 0,
@@ -81,7 +89,7 @@ fn drive(addr: SocketAddr, stop: &AtomicBool) -> Drive {
             Err(_) => conn = None,
         }
         // New connections now and then, so the kernel spreads them over both workers.
-        if d.sent % 50 == 0 {
+        if d.sent.is_multiple_of(50) {
             conn = None;
         }
     }
@@ -96,7 +104,9 @@ fn accuracy() -> Result<bool, String> {
     let stop = AtomicBool::new(false);
     let addr = envoy.addr();
     let runs: Vec<Drive> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads).map(|_| s.spawn(|| drive(addr, &stop))).collect();
+        let hs: Vec<_> = (0..threads)
+            .map(|_| s.spawn(|| drive(addr, &stop)))
+            .collect();
         std::thread::sleep(Duration::from_secs(seconds));
         stop.store(true, Ordering::Relaxed);
         hs.into_iter().filter_map(|h| h.join().ok()).collect()
@@ -112,11 +122,17 @@ fn accuracy() -> Result<bool, String> {
     };
     let allowance = 1000 + (span.as_millis() / 60) as u64;
     let err = (admitted as f64 - allowance as f64) / allowance as f64 * 100.0;
-    let text = envoy.admin_get("/stats?filter=downstream_cx_total").map(|r| r.text()).unwrap_or_default();
+    let text = envoy
+        .admin_get("/stats?filter=downstream_cx_total")
+        .map(|r| r.text())
+        .unwrap_or_default();
     let workers: Vec<u64> = (0..2)
         .map(|w| {
             text.lines()
-                .filter(|l| l.starts_with("listener.127.0.0.1_") && l.contains(&format!(".worker_{w}.downstream_cx_total: ")))
+                .filter(|l| {
+                    l.starts_with("listener.127.0.0.1_")
+                        && l.contains(&format!(".worker_{w}.downstream_cx_total: "))
+                })
                 .filter_map(|l| l.rsplit(": ").next()?.trim().parse::<u64>().ok())
                 .sum()
         })
@@ -129,8 +145,18 @@ fn accuracy() -> Result<bool, String> {
     );
     println!("  span {:.3} s, GCRA allowance 1000 + span/60ms = {allowance}, admitted - allowance = {:+} ({err:+.2}%)", span.as_secs_f64(), admitted as i64 - allowance as i64);
     println!("  connections per worker: {workers:?}");
-    let ok = err.abs() <= 2.0 && workers.iter().all(|&c| c > 0) && other == 0 && limited + admitted == sent;
-    println!("  {}", if ok { "PASS: within 2% of the allowance, both workers used" } else { "FAIL" });
+    let ok = err.abs() <= 2.0
+        && workers.iter().all(|&c| c > 0)
+        && other == 0
+        && limited + admitted == sent;
+    println!(
+        "  {}",
+        if ok {
+            "PASS: within 2% of the allowance, both workers used"
+        } else {
+            "FAIL"
+        }
+    );
     Ok(ok)
 }
 
@@ -149,13 +175,20 @@ fn memory() -> bool {
     for i in 0..n {
         let ip = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
         let h = hash64(&[ip.as_bytes()]);
-        if let Check::Pass { .. } = gcra(&host, 310_000, max_keys, &l, h, now + u64::from(i) * 1_000) {
+        if let Check::Pass { .. } =
+            gcra(&host, 310_000, max_keys, &l, h, now + u64::from(i) * 1_000)
+        {
             passed += 1;
         }
     }
     let dt = t0.elapsed();
     let (entries, bytes) = host.shared_usage();
-    let evictions = host.counters.borrow().get("waap.ratelimit.evictions").copied().unwrap_or(0);
+    let evictions = host
+        .counters
+        .borrow()
+        .get("waap.ratelimit.evictions")
+        .copied()
+        .unwrap_or(0);
     println!("memory: {n} distinct client keys, max_keys {max_keys}, natively");
     println!(
         "  admitted {passed}, shared-data entries {entries}, key+value bytes {bytes} ({:.1} bytes/entry), evictions {evictions}, {:.0} ns/decision",
@@ -163,7 +196,14 @@ fn memory() -> bool {
         dt.as_nanos() as f64 / f64::from(n)
     );
     let ok = entries <= max_keys as usize && passed == n;
-    println!("  {}", if ok { "PASS: bounded by max_keys" } else { "FAIL" });
+    println!(
+        "  {}",
+        if ok {
+            "PASS: bounded by max_keys"
+        } else {
+            "FAIL"
+        }
+    );
     ok
 }
 

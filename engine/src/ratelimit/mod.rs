@@ -193,7 +193,12 @@ pub struct HttpAnswer<'a> {
 /// The `RateLimitResponse` bytes of a unary gRPC answer, or why there are none.
 pub fn grpc_unary_message<'a>(a: &HttpAnswer<'a>) -> Result<&'a [u8], GlobalError> {
     match a.status {
-        None => return Err(GlobalError::Status(4, "no response (timeout or connection failure)".into())),
+        None => {
+            return Err(GlobalError::Status(
+                4,
+                "no response (timeout or connection failure)".into(),
+            ))
+        }
         Some(200) => {}
         Some(s) => return Err(GlobalError::Status(14, format!("HTTP status {s}"))),
     }
@@ -204,10 +209,14 @@ pub fn grpc_unary_message<'a>(a: &HttpAnswer<'a>) -> Result<&'a [u8], GlobalErro
     }
     let b = a.body;
     if b.len() < 5 {
-        return Err(GlobalError::Malformed("gRPC frame shorter than its 5-byte prefix".into()));
+        return Err(GlobalError::Malformed(
+            "gRPC frame shorter than its 5-byte prefix".into(),
+        ));
     }
     if b[0] != 0 {
-        return Err(GlobalError::Malformed("compressed gRPC message (not requested)".into()));
+        return Err(GlobalError::Malformed(
+            "compressed gRPC message (not requested)".into(),
+        ));
     }
     let n = u32::from_be_bytes([b[1], b[2], b[3], b[4]]) as usize;
     b.get(5..5 + n)
@@ -224,7 +233,10 @@ pub fn grpc_call(cluster: &str, message: &[u8], timeout_ms: u32) -> GlobalCall {
         cluster: cluster.to_string(),
         headers: vec![
             (":method".into(), "POST".into()),
-            (":path".into(), format!("/{}/{}", proto::SERVICE, proto::METHOD)),
+            (
+                ":path".into(),
+                format!("/{}/{}", proto::SERVICE, proto::METHOD),
+            ),
             (":authority".into(), cluster.to_string()),
             ("content-type".into(), "application/grpc".into()),
             ("te".into(), "trailers".into()),
@@ -315,6 +327,9 @@ fn slots(h: u64, max_keys: u32) -> [u64; 2] {
     [a, b]
 }
 
+/// A shared-data value and its CAS token.
+type Entry = (Vec<u8>, u32);
+
 /// Picks the slot for `fp`: the one holding it, else an empty or expired one, else the one
 /// whose state expires first (an eviction). `expiry` reads a stored value's expiry time.
 /// Returns (slot, current value and CAS if any, evicted a live key).
@@ -325,9 +340,9 @@ fn choose_slot(
     max_keys: u32,
     now: u64,
     expiry: impl Fn(&[u8]) -> u64,
-) -> (u64, Option<(Vec<u8>, u32)>, bool) {
+) -> (u64, Option<Entry>, bool) {
     let cands = slots(h, max_keys);
-    let mut best: Option<(u64, Option<(Vec<u8>, u32)>, u64)> = None;
+    let mut best: Option<(u64, Option<Entry>, u64)> = None;
     for s in cands {
         let cur = host.shared_get(&slot_key(table, s));
         let (fp, exp) = match &cur {
@@ -394,7 +409,13 @@ pub fn gcra(host: &dyn Host, rule_id: u32, max_keys: u32, lim: &Limit, h: u64, n
 
 /// Writes a slot. A slot seen empty is created unconditionally (the proxy's shared data
 /// has no create-if-absent); this can lose one concurrent first update of a new slot.
-fn store(host: &dyn Host, table: &str, slot: u64, value: &[u8], cur: Option<&(Vec<u8>, u32)>) -> bool {
+fn store(
+    host: &dyn Host,
+    table: &str,
+    slot: u64,
+    value: &[u8],
+    cur: Option<&(Vec<u8>, u32)>,
+) -> bool {
     let key = slot_key(table, slot);
     match cur {
         Some((_, cas)) => host.shared_set(&key, value, Some(*cas)),
@@ -483,7 +504,12 @@ fn strip_port(host: &str) -> &str {
 }
 
 /// The denial reply of `e`: JSON body plus `Retry-After`, `RateLimit-Policy`, `RateLimit`.
-pub fn reply(e: &RateLimit, request_id: &str, retry_after_secs: u64, remaining: u64) -> crate::Reply {
+pub fn reply(
+    e: &RateLimit,
+    request_id: &str,
+    retry_after_secs: u64,
+    remaining: u64,
+) -> crate::Reply {
     let mut r = crate::families::reply_json(
         e.status,
         Family::RateLimit,
@@ -545,8 +571,12 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
             for c in checks {
                 let v = match c {
                     Check::Pass { .. } => None,
-                    Check::Limited { retry_after_secs } => self.rl_deny(host, e, retry_after_secs, "over the limit"),
-                    Check::Failed => self.rl_failed(host, e, rl.failure_mode, "shared-data contention"),
+                    Check::Limited { retry_after_secs } => {
+                        self.rl_deny(host, e, retry_after_secs, "over the limit")
+                    }
+                    Check::Failed => {
+                        self.rl_failed(host, e, rl.failure_mode, "shared-data contention")
+                    }
                 };
                 if v.is_some() {
                     return v;
@@ -596,18 +626,26 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
     /// The rate-limit service's answer (the `RateLimitResponse` bytes) or why there is none.
     /// Over-limit entries decide in policy order; without an answer the failure mode
     /// decides (`waap.ratelimit.global.errors` counts every failed call).
-    pub fn on_global_response(&mut self, host: &dyn Host, answer: Result<&[u8], GlobalError>) -> crate::Verdict {
+    pub fn on_global_response(
+        &mut self,
+        host: &dyn Host,
+        answer: Result<&[u8], GlobalError>,
+    ) -> crate::Verdict {
         let engine = self.engine.clone();
         let Some(rl) = engine.families.rate_limits.as_ref() else {
             return crate::Verdict::Allow;
         };
         let pending = std::mem::take(&mut self.ctx.ratelimit.entries);
-        let resp = answer.and_then(|b| proto::Response::decode(b).map_err(|e| GlobalError::Malformed(e.0.into())));
+        let resp = answer.and_then(|b| {
+            proto::Response::decode(b).map_err(|e| GlobalError::Malformed(e.0.into()))
+        });
         match resp {
             Ok(resp) => {
                 host.counter_add("waap.ratelimit.global.calls", 1);
                 for (n, i) in pending.iter().enumerate() {
-                    let Some(e) = rl.entries.get(*i) else { continue };
+                    let Some(e) = rl.entries.get(*i) else {
+                        continue;
+                    };
                     let over = match resp.statuses.get(n) {
                         Some(s) => s.code == proto::Code::OverLimit,
                         // No per-descriptor status: the overall code speaks for all.
@@ -625,14 +663,25 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
             Err(err) => {
                 host.counter_add("waap.ratelimit.global.errors", 1);
                 let why = match &err {
-                    GlobalError::Dispatch(m) => format!("rate-limit service call not dispatched: {m}"),
-                    GlobalError::Status(c, m) => format!("rate-limit service failed: grpc status {c} {m}"),
-                    GlobalError::Malformed(m) => format!("rate-limit service answer malformed: {m}"),
+                    GlobalError::Dispatch(m) => {
+                        format!("rate-limit service call not dispatched: {m}")
+                    }
+                    GlobalError::Status(c, m) => {
+                        format!("rate-limit service failed: grpc status {c} {m}")
+                    }
+                    GlobalError::Malformed(m) => {
+                        format!("rate-limit service answer malformed: {m}")
+                    }
                 };
-                host.log(LogLevel::Warn, &format!("waap: {}", crate::log::json_escape(&why)));
+                host.log(
+                    LogLevel::Warn,
+                    &format!("waap: {}", crate::log::json_escape(&why)),
+                );
                 for i in pending {
                     let Some(e) = rl.entries.get(i) else { continue };
-                    if let Some(v) = self.rl_failed(host, e, rl.failure_mode, "rate-limit service unavailable") {
+                    if let Some(v) =
+                        self.rl_failed(host, e, rl.failure_mode, "rate-limit service unavailable")
+                    {
                         return v;
                     }
                 }
@@ -641,7 +690,13 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         }
     }
 
-    fn rl_deny(&mut self, host: &dyn Host, e: &RateLimit, retry_after_secs: u64, why: &str) -> Option<crate::Verdict> {
+    fn rl_deny(
+        &mut self,
+        host: &dyn Host,
+        e: &RateLimit,
+        retry_after_secs: u64,
+        why: &str,
+    ) -> Option<crate::Verdict> {
         let reply = reply(e, &self.head.request_id, retry_after_secs, 0);
         self.decide(
             host,
@@ -657,7 +712,13 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         )
     }
 
-    fn rl_failed(&mut self, host: &dyn Host, e: &RateLimit, mode: FailureMode, why: &str) -> Option<crate::Verdict> {
+    fn rl_failed(
+        &mut self,
+        host: &dyn Host,
+        e: &RateLimit,
+        mode: FailureMode,
+        why: &str,
+    ) -> Option<crate::Verdict> {
         match mode {
             FailureMode::Open => {
                 host.counter_add("waap.ratelimit.failed_open", 1);
@@ -671,7 +732,12 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
     }
 
     fn rl_matches(&self, m: &RequestMatch) -> bool {
-        if !m.methods.is_empty() && !m.methods.iter().any(|x| x.eq_ignore_ascii_case(&self.head.method)) {
+        if !m.methods.is_empty()
+            && !m
+                .methods
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(&self.head.method))
+        {
             return false;
         }
         if let Some(p) = &m.path_prefix {
@@ -694,18 +760,24 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
             let host = String::from_utf8_lossy(host).to_ascii_lowercase();
             let host = strip_port(&host);
             let ok = m.hosts.iter().any(|want| match want.strip_prefix("*.") {
-                Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(suffix) && host.as_bytes()[host.len() - suffix.len() - 1] == b'.',
+                Some(suffix) => {
+                    host.len() > suffix.len() + 1
+                        && host.ends_with(suffix)
+                        && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+                }
                 None => host == want,
             });
             if !ok {
                 return false;
             }
         }
-        m.headers.iter().all(|(name, want)| match (self.rl_header(name), want) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(v), Some(w)) => v == w.as_bytes(),
-        })
+        m.headers
+            .iter()
+            .all(|(name, want)| match (self.rl_header(name), want) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(v), Some(w)) => v == w.as_bytes(),
+            })
     }
 
     fn rl_header(&self, name: &str) -> Option<&[u8]> {

@@ -178,7 +178,10 @@ impl<'a> Reader<'a> {
     fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut v = 0u64;
         for shift in (0..70).step_by(7) {
-            let b = *self.buf.get(self.pos).ok_or(DecodeError("truncated varint"))?;
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or(DecodeError("truncated varint"))?;
             self.pos += 1;
             if shift == 63 && b > 1 {
                 return Err(DecodeError("varint overflow"));
@@ -192,8 +195,14 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError("length overflow"))?;
-        let s = self.buf.get(self.pos..end).ok_or(DecodeError("truncated field"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(DecodeError("length overflow"))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(DecodeError("truncated field"))?;
         self.pos = end;
         Ok(s)
     }
@@ -211,7 +220,8 @@ impl<'a> Reader<'a> {
                 Ok(Some(Field::Other))
             }
             2 => {
-                let n = usize::try_from(self.varint()?).map_err(|_| DecodeError("length too large"))?;
+                let n =
+                    usize::try_from(self.varint()?).map_err(|_| DecodeError("length too large"))?;
                 Ok(Some(Field::Bytes(field, self.take(n)?)))
             }
             5 => {
@@ -312,8 +322,8 @@ mod tests {
         };
         // domain=1 "d"; descriptors=2 { entries=1 { key=1 "k", value=2 "v" }, limit=2 { 1:5, 2:2 } }
         let expect = [
-            0x0a, 1, b'd', 0x12, 14, 0x0a, 6, 0x0a, 1, b'k', 0x12, 1, b'v', 0x12, 4, 0x08, 5,
-            0x10, 2,
+            0x0a, 1, b'd', 0x12, 14, 0x0a, 6, 0x0a, 1, b'k', 0x12, 1, b'v', 0x12, 4, 0x08, 5, 0x10,
+            2,
         ];
         assert_eq!(req.encode(), expect);
     }

@@ -27,14 +27,28 @@ fn gcra_admits_exactly_the_burst_then_refills_one_interval_at_a_time() {
     }
     assert_eq!(passed, 5);
     // One request every 12 s: the next is 12 s after the first.
-    assert_eq!(last, Some(Check::Limited { retry_after_secs: 12 }));
-    assert!(matches!(gcra(&host, 310_000, 128, &l, h, t0 + 12 * SEC), Check::Pass { remaining: 0 }));
+    assert_eq!(
+        last,
+        Some(Check::Limited {
+            retry_after_secs: 12
+        })
+    );
+    assert!(matches!(
+        gcra(&host, 310_000, 128, &l, h, t0 + 12 * SEC),
+        Check::Pass { remaining: 0 }
+    ));
     // A full period later the whole burst is back.
     let later = t0 + 12 * SEC + 60 * SEC;
-    assert_eq!(gcra(&host, 310_000, 128, &l, h, later), Check::Pass { remaining: 4 });
+    assert_eq!(
+        gcra(&host, 310_000, 128, &l, h, later),
+        Check::Pass { remaining: 4 }
+    );
     // Another key is unaffected.
     let other = hash64(&[b"10.0.0.2"]);
-    assert_eq!(gcra(&host, 310_000, 128, &l, other, t0), Check::Pass { remaining: 4 });
+    assert_eq!(
+        gcra(&host, 310_000, 128, &l, other, t0),
+        Check::Pass { remaining: 4 }
+    );
 }
 
 #[test]
@@ -46,7 +60,12 @@ fn gcra_admits_the_configured_rate_over_time() {
     let h = hash64(&[b"k"]);
     let t0 = 5_000 * SEC;
     let passed = (0..30_000u64)
-        .filter(|i| matches!(gcra(&host, 310_000, 16, &l, h, t0 + i * 1_000_000), Check::Pass { .. }))
+        .filter(|i| {
+            matches!(
+                gcra(&host, 310_000, 16, &l, h, t0 + i * 1_000_000),
+                Check::Pass { .. }
+            )
+        })
         .count();
     assert!((1499..=1501).contains(&passed), "{passed}");
 }
@@ -58,12 +77,20 @@ fn table_stays_bounded_and_counts_evictions() {
     let now = 100 * SEC;
     for i in 0..5_000u32 {
         let h = hash64(&[&i.to_le_bytes()]);
-        assert!(matches!(gcra(&host, 310_001, 256, &l, h, now), Check::Pass { .. }));
+        assert!(matches!(
+            gcra(&host, 310_001, 256, &l, h, now),
+            Check::Pass { .. }
+        ));
     }
     let (entries, bytes) = host.shared_usage();
     assert!(entries <= 256, "{entries}");
     assert!(bytes <= 256 * (16 + "waap.rl.310001.255".len()), "{bytes}");
-    let ev = host.counters.borrow().get("waap.ratelimit.evictions").copied().unwrap_or(0);
+    let ev = host
+        .counters
+        .borrow()
+        .get("waap.ratelimit.evictions")
+        .copied()
+        .unwrap_or(0);
     assert!(ev >= 5_000 - 256, "{ev}");
 }
 
@@ -74,7 +101,10 @@ fn expired_state_is_reused_without_counting_an_eviction() {
     for i in 0..100u32 {
         let h = hash64(&[&i.to_le_bytes()]);
         // Each key 2 s after the previous: every stored state has expired.
-        assert!(matches!(gcra(&host, 310_000, 1, &l, h, (10 + 2 * u64::from(i)) * SEC), Check::Pass { .. }));
+        assert!(matches!(
+            gcra(&host, 310_000, 1, &l, h, (10 + 2 * u64::from(i)) * SEC),
+            Check::Pass { .. }
+        ));
     }
     assert_eq!(host.counters.borrow().get("waap.ratelimit.evictions"), None);
     assert_eq!(host.shared_usage().0, 1);
@@ -91,15 +121,26 @@ fn distinct_allows_max_values_per_window_and_repeats_of_seen_ones() {
     let h = hash64(&[b"1.2.3.4"]);
     let t = 600 * SEC;
     for v in 0..3u32 {
-        assert!(matches!(distinct(&host, 310_002, 64, &d, h, v, t), Check::Pass { .. }));
+        assert!(matches!(
+            distinct(&host, 310_002, 64, &d, h, v, t),
+            Check::Pass { .. }
+        ));
     }
-    assert!(matches!(distinct(&host, 310_002, 64, &d, h, 1, t + SEC), Check::Pass { .. }));
+    assert!(matches!(
+        distinct(&host, 310_002, 64, &d, h, 1, t + SEC),
+        Check::Pass { .. }
+    ));
     assert_eq!(
         distinct(&host, 310_002, 64, &d, h, 7, t + 20 * SEC),
-        Check::Limited { retry_after_secs: 40 }
+        Check::Limited {
+            retry_after_secs: 40
+        }
     );
     // Next window: a fresh set.
-    assert!(matches!(distinct(&host, 310_002, 64, &d, h, 7, t + 60 * SEC), Check::Pass { .. }));
+    assert!(matches!(
+        distinct(&host, 310_002, 64, &d, h, 7, t + 60 * SEC),
+        Check::Pass { .. }
+    ));
 }
 
 /// A host whose CAS writes always fail: the limiter gives up after bounded retries.
@@ -126,9 +167,16 @@ impl Host for Contended {
 #[test]
 fn persistent_cas_failure_is_reported_after_bounded_retries() {
     let host = Contended(NativeHost::default());
-    assert_eq!(gcra(&host, 310_000, 8, &lim(5, 1000), 42, SEC), Check::Failed);
     assert_eq!(
-        host.0.counters.borrow().get("waap.ratelimit.cas_retries").copied(),
+        gcra(&host, 310_000, 8, &lim(5, 1000), 42, SEC),
+        Check::Failed
+    );
+    assert_eq!(
+        host.0
+            .counters
+            .borrow()
+            .get("waap.ratelimit.cas_retries")
+            .copied(),
         Some(u64::from(CAS_ATTEMPTS))
     );
 }
@@ -144,13 +192,21 @@ fn denial_reply_carries_retry_after_and_ratelimit_headers() {
     };
     let r = reply(&e, "req-1", 12, 0);
     assert_eq!(r.status, 429);
-    let h = |n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let h = |n: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(h("retry-after"), Some("12"));
     assert_eq!(h("ratelimit-policy"), Some("\"login\";q=5;w=60"));
     assert_eq!(h("ratelimit"), Some("\"login\";r=0;t=12"));
     assert_eq!(h("content-type"), Some("application/json"));
     let body = String::from_utf8_lossy(&r.body);
-    assert!(body.contains("\"rule_ids\":[310000]") && body.contains("\"family\":\"ratelimit\""), "{body}");
+    assert!(
+        body.contains("\"rule_ids\":[310000]") && body.contains("\"family\":\"ratelimit\""),
+        "{body}"
+    );
 }
 
 #[test]
@@ -164,9 +220,10 @@ fn host_ports_are_stripped() {
 fn grpc_call_frames_the_message_and_answers_unframe() {
     let call = grpc_call("rls", b"abc", 40);
     assert_eq!(call.body, [0, 0, 0, 0, 3, b'a', b'b', b'c']);
-    assert!(call
-        .headers
-        .contains(&(":path".into(), "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit".into())));
+    assert!(call.headers.contains(&(
+        ":path".into(),
+        "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit".into()
+    )));
     let ok = HttpAnswer {
         status: Some(200),
         grpc_status: Some(0),
@@ -175,21 +232,33 @@ fn grpc_call_frames_the_message_and_answers_unframe() {
     };
     assert_eq!(grpc_unary_message(&ok), Ok(&b"abc"[..]));
     let timeout = HttpAnswer::default();
-    assert!(matches!(grpc_unary_message(&timeout), Err(GlobalError::Status(4, _))));
+    assert!(matches!(
+        grpc_unary_message(&timeout),
+        Err(GlobalError::Status(4, _))
+    ));
     let unavailable = HttpAnswer {
         grpc_status: Some(14),
         grpc_message: "redis down".into(),
         ..ok.clone()
     };
-    assert_eq!(grpc_unary_message(&unavailable), Err(GlobalError::Status(14, "redis down".into())));
+    assert_eq!(
+        grpc_unary_message(&unavailable),
+        Err(GlobalError::Status(14, "redis down".into()))
+    );
     let http503 = HttpAnswer {
         status: Some(503),
         ..ok.clone()
     };
-    assert!(matches!(grpc_unary_message(&http503), Err(GlobalError::Status(14, _))));
+    assert!(matches!(
+        grpc_unary_message(&http503),
+        Err(GlobalError::Status(14, _))
+    ));
     for body in [&[0u8, 0, 0][..], &[0, 0, 0, 0, 9, 1], &[1, 0, 0, 0, 0]] {
         let a = HttpAnswer { body, ..ok.clone() };
-        assert!(matches!(grpc_unary_message(&a), Err(GlobalError::Malformed(_))), "{body:?}");
+        assert!(
+            matches!(grpc_unary_message(&a), Err(GlobalError::Malformed(_))),
+            "{body:?}"
+        );
     }
 }
 
@@ -203,12 +272,20 @@ fn a_million_distinct_keys_keep_shared_data_bounded() {
     let now = 7_000 * SEC;
     for i in 0..1_000_000u32 {
         let h = hash64(&[&i.to_le_bytes()]);
-        assert!(matches!(gcra(&host, 310_000, max_keys, &l, h, now + u64::from(i)), Check::Pass { .. }));
+        assert!(matches!(
+            gcra(&host, 310_000, max_keys, &l, h, now + u64::from(i)),
+            Check::Pass { .. }
+        ));
     }
     let (entries, bytes) = host.shared_usage();
     assert!(entries <= max_keys as usize, "{entries}");
     let per_slot = 16 + "waap.rl.310000.16383".len();
     assert!(bytes <= max_keys as usize * per_slot, "{bytes}");
-    let ev = host.counters.borrow().get("waap.ratelimit.evictions").copied().unwrap_or(0);
+    let ev = host
+        .counters
+        .borrow()
+        .get("waap.ratelimit.evictions")
+        .copied()
+        .unwrap_or(0);
     assert!(ev >= 1_000_000 - u64::from(max_keys), "{ev}");
 }
