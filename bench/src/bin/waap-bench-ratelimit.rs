@@ -11,6 +11,10 @@
 //! 2. Memory natively: 1,000,000 distinct keys through the limiter on the in-memory host with
 //!    `max_keys` 16,384: shared-data entries and bytes at the end, evictions, ns per decision.
 //!
+//! 3. Memory through Envoy: `RL_ENVOY_KEYS` (default 100,000) distinct client addresses
+//!    through one Envoy with `max_keys` 4,096; Envoy's heap (admin `/memory`, `allocated`)
+//!    after the first 8,192 keys (table full) and at the end.
+//!
 //! Environment: `ENVOY`, `WAAPC`, `WAAP_WASM` as for the e2e tests.
 
 use std::net::SocketAddr;
@@ -207,8 +211,111 @@ fn memory() -> bool {
     ok
 }
 
+const MEMORY_POLICY: &str = r#"version: 1
+mode: block
+client_ip:
+  xff_trusted_hops: 1
+rate_limits:
+  failure_mode: fail_open
+  max_keys: 4096
+  limits:
+    - name: login
+      match: {methods: [POST], path_prefix: /login}
+      key: client_ip
+      limit: 10/minute
+"#;
+
+fn allocated(envoy: &waap_e2e::envoy::Envoy) -> Option<u64> {
+    let text = envoy.admin_get("/memory").ok()?.text();
+    let rest = &text[text.find("\"allocated\"")? + 11..];
+    let digits: String = rest
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn envoy_memory() -> Result<bool, String> {
+    let keys = env_u64("RL_ENVOY_KEYS", 100_000);
+    let threads = env_u64("RL_THREADS", 4);
+    let echo = EchoServer::start("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let (envoy, _scratch) =
+        start_envoy(MEMORY_POLICY, echo.port(), 2, &[]).map_err(|e| e.to_string())?;
+    let addr = envoy.addr();
+    let send_range = |from: u64, to: u64| {
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                s.spawn(move || {
+                    let mut conn: Option<HttpConnection> = None;
+                    let mut i = from + t;
+                    while i < to {
+                        let ip = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+                        let req = build_request(
+                            "POST",
+                            "/login",
+                            &[("x-forwarded-for", ip.as_str()), ("content-length", "0")],
+                            b"",
+                        );
+                        let c = match conn.as_mut() {
+                            Some(c) => c,
+                            None => match HttpConnection::connect(addr) {
+                                Ok(c) => conn.insert(c),
+                                Err(_) => continue,
+                            },
+                        };
+                        if c.request(&req).is_err() {
+                            conn = None;
+                            continue;
+                        }
+                        i += threads;
+                    }
+                });
+            }
+        });
+    };
+    let warm = 8_192.min(keys);
+    send_range(0, warm);
+    let after_warm = allocated(&envoy).unwrap_or(0);
+    let t0 = Instant::now();
+    send_range(warm, keys);
+    let dt = t0.elapsed();
+    let end = allocated(&envoy).unwrap_or(0);
+    let evictions = metric(&envoy, "waap.ratelimit.evictions").map_err(|e| e.to_string())?;
+    let growth = end as f64 - after_warm as f64;
+    println!(
+        "envoy memory: {keys} distinct client keys through Envoy --concurrency 2, max_keys 4096"
+    );
+    println!(
+        "  heap allocated after {warm} keys {:.1} MiB, after {keys} keys {:.1} MiB ({:+.1} MiB), evictions {evictions}, {:.0} req/s",
+        after_warm as f64 / 1_048_576.0,
+        end as f64 / 1_048_576.0,
+        growth / 1_048_576.0,
+        (keys - warm) as f64 / dt.as_secs_f64().max(0.001)
+    );
+    // Bounded: the heap does not grow with the keys beyond the table (1 MiB of slack for
+    // allocator and stats noise).
+    let ok = after_warm > 0 && growth < 1_048_576.0 && evictions > 0;
+    println!(
+        "  {}",
+        if ok {
+            "PASS: no growth with the number of keys"
+        } else {
+            "FAIL"
+        }
+    );
+    Ok(ok)
+}
+
 fn main() -> std::process::ExitCode {
     let mem = memory();
+    let envoy_mem = match envoy_memory() {
+        Ok(ok) => ok,
+        Err(e) => {
+            eprintln!("envoy memory: {e}");
+            false
+        }
+    };
     let acc = match accuracy() {
         Ok(ok) => ok,
         Err(e) => {
@@ -216,7 +323,7 @@ fn main() -> std::process::ExitCode {
             false
         }
     };
-    if mem && acc {
+    if mem && envoy_mem && acc {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::FAILURE

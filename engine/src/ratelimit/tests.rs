@@ -289,3 +289,74 @@ fn a_million_distinct_keys_keep_shared_data_bounded() {
         .unwrap_or(0);
     assert!(ev >= 1_000_000 - u64::from(max_keys), "{ev}");
 }
+
+/// An engine whose bundle holds only `rate_limits` (no WAF rules).
+fn engine_with(rl: RateLimits) -> crate::Engine {
+    use waap_bundle::{BundleWriter, Meta, SectionKind};
+    let program = crate::program::Program {
+        version: crate::program::PROGRAM_VERSION,
+        ..Default::default()
+    };
+    let families = crate::families::Families {
+        version: crate::families::FAMILIES_VERSION,
+        rate_limits: Some(rl),
+        ..Default::default()
+    };
+    let mut w = BundleWriter::new();
+    w.section(
+        SectionKind::Program,
+        true,
+        postcard::to_allocvec(&program).unwrap_or_default(),
+    );
+    w.section(
+        SectionKind::Families,
+        true,
+        postcard::to_allocvec(&families).unwrap_or_default(),
+    );
+    let meta = Meta {
+        compiler: "test".into(),
+        compiler_version: "0".into(),
+        revision: "r".into(),
+        extra: vec![],
+    };
+    crate::Engine::load(w.finish(&meta)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn claim_keys_use_the_validated_tokens_claims_and_skip_requests_without_them() {
+    let e = engine_with(RateLimits {
+        entries: vec![RateLimit {
+            name: "per-user".into(),
+            rule_id: RULE_BASE,
+            key: vec![KeyPart::Claim("sub".into())],
+            limit: Some(lim(2, 60_000)),
+            status: 429,
+            ..RateLimit::default()
+        }],
+        max_keys: 64,
+        ..RateLimits::default()
+    });
+    let host = NativeHost::default();
+    host.fixed_now.set(Some(9_000 * SEC));
+    let run = |sub: Option<&str>| {
+        let mut tx = e.transaction(crate::RequestHead {
+            method: "GET".into(),
+            uri: b"/".to_vec(),
+            remote_addr: "127.0.0.1".into(),
+            ..Default::default()
+        });
+        tx.ctx.claims = sub.map(|s| vec![("sub".to_string(), vec![s.to_string()])]);
+        tx.on_request_headers(&host).is_stop()
+    };
+    assert!(!run(Some("alice")));
+    assert!(!run(Some("alice")));
+    assert!(
+        run(Some("alice")),
+        "third request of alice is over 2/minute"
+    );
+    assert!(!run(Some("bob")));
+    // No token, no claims: the entry does not apply.
+    for _ in 0..5 {
+        assert!(!run(None));
+    }
+}
