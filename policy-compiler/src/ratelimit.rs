@@ -487,6 +487,50 @@ pub fn lower(
     })
 }
 
+/// `waapc inspect` lines for the rate limits: one per entry (no key values, no secrets).
+pub fn inspect(rl: &RateLimits) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "rate limits   {} (failure_mode={:?}, max_keys={}{})",
+        rl.entries.len(),
+        rl.failure_mode,
+        rl.max_keys,
+        rl.global
+            .as_ref()
+            .map(|g| format!(
+                ", service cluster={} domain={} timeout={}ms",
+                g.cluster, g.domain, g.timeout_ms
+            ))
+            .unwrap_or_default()
+    );
+    for e in &rl.entries {
+        let mut what = Vec::new();
+        if let Some(l) = &e.limit {
+            what.push(format!("{}/{}ms burst {}", l.count, l.period_ms, l.burst));
+        }
+        if let Some(d) = &e.distinct {
+            what.push(format!(
+                "distinct {:?} max {}/{}ms",
+                d.part, d.max, d.period_ms
+            ));
+        }
+        let _ = writeln!(
+            s,
+            "  {} {} {:?} {} status {} key {:?} {}",
+            e.rule_id,
+            e.name,
+            e.scope,
+            if e.monitor { "monitor" } else { "block" },
+            e.status,
+            e.key,
+            what.join(", ")
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

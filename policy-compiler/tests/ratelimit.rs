@@ -278,3 +278,18 @@ fn bad_entries_are_reported_with_file_line_and_name() {
     let err = compile_error("version: 1\nmode: block\nrate_limits:\n  failure_mode: fail_open\n  limits:\n    - name: x\n      key: client_ip\n");
     assert!(err.contains("needs a limit"), "{err}");
 }
+
+#[test]
+fn inspect_lists_the_rate_limits() {
+    let c = waap_policy_compiler::compile_str("p.yaml", POLICY).unwrap_or_else(|e| panic!("{e}"));
+    let report = waap_policy_compiler::inspect::report(&c.bundle).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        report.contains("rate limits   3 (failure_mode=Open, max_keys=16384)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("310000 login Local block status 429 key [ClientIp] 5/60000ms burst 5"),
+        "{report}"
+    );
+    assert!(report.contains("310001 api Local monitor"), "{report}");
+}
