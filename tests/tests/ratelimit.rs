@@ -351,3 +351,47 @@ fn bootstrap_with_a_rate_limit_service_cluster_validates() {
     std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
     waap_e2e::envoy::validate(&path, dir.path()).unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+#[ignore = "needs Envoy; run by make test"]
+fn a_service_that_never_answers_times_out_into_the_failure_mode() {
+    // Accepts connections and never answers: every call ends at the policy's timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in silent.incoming().take(4).flatten() {
+            conns.push(c);
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let echo = EchoServer::start("127.0.0.1:0").unwrap();
+    let policy =
+        global_policy("fail_closed", "100/minute").replace("timeout_ms: 500", "timeout_ms: 200");
+    let (envoy, _s) = start_envoy(&policy, echo.port(), 1, &[("waap_ratelimit", port)]).unwrap();
+    let t0 = Instant::now();
+    let r = send(
+        envoy.addr(),
+        "POST",
+        "/api/login",
+        &[("x-forwarded-for", "198.51.100.10")],
+    );
+    let took = t0.elapsed();
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(
+        took >= Duration::from_millis(190) && took < Duration::from_secs(3),
+        "answered after {took:?}"
+    );
+    assert_eq!(metric(&envoy, "waap.ratelimit.global.errors").unwrap(), 1);
+    let log = envoy.log_text();
+    let why: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("rate-limit service"))
+        .collect();
+    assert!(
+        why.iter().any(|l| l.contains("upstream request timeout")),
+        "{why:?}"
+    );
+    drop(envoy);
+    let _ = held.join();
+}
