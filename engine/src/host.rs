@@ -41,6 +41,14 @@ pub struct NativeHost {
     pub fixed_now: std::cell::Cell<Option<u64>>,
 }
 
+impl NativeHost {
+    /// Shared-data entries and the bytes of their keys and values.
+    pub fn shared_usage(&self) -> (usize, usize) {
+        let m = self.shared.borrow();
+        (m.len(), m.iter().map(|(k, (v, _))| k.len() + v.len()).sum())
+    }
+}
+
 impl Host for NativeHost {
     fn now_nanos(&self) -> u64 {
         self.fixed_now.get().unwrap_or_else(|| {

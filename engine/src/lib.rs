@@ -16,6 +16,7 @@ pub mod matcher;
 pub(crate) mod operator;
 pub mod parse;
 pub mod program;
+pub mod ratelimit;
 pub mod request;
 pub mod schema;
 pub mod sensitive;

@@ -104,6 +104,7 @@ impl RootContext for WaapRoot {
             tx: None,
             request_done: false,
             response_buffering: false,
+            global_pending: false,
         }))
     }
 
@@ -119,9 +120,58 @@ struct WaapHttp {
     /// Phase 2 has run.
     request_done: bool,
     response_buffering: bool,
+    /// The request is held for the rate-limit service's answer.
+    global_pending: bool,
 }
 
-impl Context for WaapHttp {}
+impl Context for WaapHttp {
+    /// The rate-limit service answered (or the call failed): the engine decides.
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        if !self.global_pending {
+            return;
+        }
+        self.global_pending = false;
+        let host = ProxyHost;
+        let Some(tx) = self.tx.as_mut() else {
+            let _ = hostcalls::resume_http_request();
+            return;
+        };
+        let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        let trailers = hostcalls::get_map(MapType::HttpCallResponseTrailers).unwrap_or_default();
+        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let find = |name: &str| {
+            trailers
+                .iter()
+                .chain(headers.iter())
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let answer = waap_engine::ratelimit::HttpAnswer {
+            status: find(":status").and_then(|v| v.parse().ok()),
+            grpc_status: find("grpc-status").and_then(|v| v.parse().ok()),
+            grpc_message: find("grpc-message").unwrap_or_default(),
+            body: &body,
+        };
+        let v = tx.on_global_response(&host, waap_engine::ratelimit::grpc_unary_message(&answer));
+        if v.is_stop() {
+            self.after(v);
+        } else if hostcalls::resume_http_request().is_err() {
+            host.log(
+                waap_engine::LogLevel::Error,
+                "waap: could not resume the request after the rate-limit call",
+            );
+        }
+    }
+}
 
 fn header_map(map: MapType) -> Vec<(String, Vec<u8>)> {
     hostcalls::get_map_bytes(map).unwrap_or_default()
@@ -213,6 +263,48 @@ impl WaapHttp {
         Action::Pause
     }
 
+    /// The request phases allowed `v` or stopped it; when allowed and a global rate limit
+    /// applies, sends the call to the rate-limit service and holds the request.
+    fn finish_request(&mut self, v: Verdict) -> Action {
+        if v.is_stop() {
+            return self.after(v);
+        }
+        let Some(call) = self.tx.as_mut().and_then(|t| t.take_global_call()) else {
+            return Action::Continue;
+        };
+        let headers: Vec<(&str, &str)> = call
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        match self.dispatch_http_call(
+            &call.cluster,
+            headers,
+            Some(&call.body),
+            vec![],
+            std::time::Duration::from_millis(u64::from(call.timeout_ms)),
+        ) {
+            Ok(_) => {
+                self.global_pending = true;
+                Action::Pause
+            }
+            Err(e) => {
+                let host = ProxyHost;
+                let v = match self.tx.as_mut() {
+                    Some(tx) => tx.on_global_response(
+                        &host,
+                        Err(waap_engine::ratelimit::GlobalError::Dispatch(format!(
+                            "cluster {}: {e:?}",
+                            call.cluster
+                        ))),
+                    ),
+                    None => Verdict::Allow,
+                };
+                self.after(v)
+            }
+        }
+    }
+
     fn after(&mut self, v: Verdict) -> Action {
         match v {
             Verdict::Allow => Action::Continue,
@@ -262,13 +354,17 @@ impl HttpContext for WaapHttp {
                 Some(tx) => tx.on_request_body(Vec::new(), false, &host),
                 None => Verdict::Allow,
             };
-            return self.after(v);
+            return self.finish_request(v);
         }
         // Hold the headers until the body is buffered and inspected.
         Action::Pause
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.global_pending {
+            // Held for the rate-limit service: keep buffering until it answers.
+            return Action::Pause;
+        }
         if self.request_done {
             return Action::Continue;
         }
@@ -287,7 +383,7 @@ impl HttpContext for WaapHttp {
             .flatten()
             .unwrap_or_default();
         let v = tx.on_request_body(body, truncated, &host);
-        self.after(v)
+        self.finish_request(v)
     }
 
     fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {

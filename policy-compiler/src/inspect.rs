@@ -52,6 +52,9 @@ pub fn report(bytes: &[u8]) -> Result<String, String> {
         "body          inspect={} limit={} over_limit={:?}",
         p.body.inspect, p.body.limit, p.body.over_limit
     );
+    if let Some(rl) = &engine.families().rate_limits {
+        s.push_str(&crate::ratelimit::inspect(rl));
+    }
     let _ = writeln!(s, "sections      {}", b.sections.len());
     for (i, sec) in b.sections.iter().enumerate() {
         let _ = writeln!(

@@ -10,6 +10,7 @@ pub mod crs;
 pub mod error;
 pub mod explain;
 pub mod inspect;
+pub mod ratelimit;
 pub mod rawhttp;
 pub mod schema;
 pub mod seclang;

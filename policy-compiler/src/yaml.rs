@@ -48,6 +48,9 @@ pub struct PolicyFile {
     /// Bot management.
     #[serde(default)]
     pub bots: Option<crate::bots::BotsYaml>,
+    /// Rate limits (see [`crate::ratelimit`]).
+    #[serde(default)]
+    pub rate_limits: Option<crate::ratelimit::RateLimitsYaml>,
 }
 
 /// `client_ip:`.
@@ -399,6 +402,14 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         }
         program.rules.push(r);
     }
+    let rate_limits = match &pf.rate_limits {
+        Some(y) => {
+            crate::ratelimit::lower(file, src, y, pf.mode == ModeYaml::Monitor, &mut program)
+                .map_err(|es| errors.extend(es))
+                .ok()
+        }
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(PolicyErrors(errors));
     }
@@ -450,6 +461,7 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         None => None,
     };
     let families = waap_engine::families::Families {
+        rate_limits,
         version: waap_engine::families::FAMILIES_VERSION,
         client: waap_engine::families::ClientConfig {
             xff_trusted_hops: pf.client_ip.as_ref().map_or(0, |c| c.xff_trusted_hops),
@@ -743,7 +755,7 @@ fn parse_transform(t: &str) -> Result<Transform, String> {
     ))
 }
 
-fn check_regex(p: &str) -> Result<(), String> {
+pub(crate) fn check_regex(p: &str) -> Result<(), String> {
     regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)

@@ -378,3 +378,44 @@ fn responses_are_pruned_and_masked() {
     assert!(doc.get("internal_risk_score").is_none(), "{doc}");
     assert_eq!(doc["balance"], 5);
 }
+
+#[test]
+fn enumerating_accounts_is_rate_limited() {
+    // examples/api: at most 20 distinct account ids per principal per minute.
+    let e = engine();
+    let mallory = tok(
+        "ed25519-private.jwk.json",
+        &claims(
+            "mallory",
+            &["accounts:read"],
+            &[("accounts", r#"["*"]"#)],
+            300,
+        ),
+    );
+    let host = NativeHost::default();
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        let head = RequestHead {
+            method: "GET".into(),
+            uri: format!("/accounts/acct-{i}").into_bytes(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![(
+                "authorization".into(),
+                format!("Bearer {mallory}").into_bytes(),
+            )],
+            remote_addr: "127.0.0.1".into(),
+            request_id: "e".into(),
+            peer_cert_sha256: None,
+        };
+        let mut tx = e.transaction(head);
+        let v = tx.run_request(b"", &host);
+        statuses.push(match v {
+            Verdict::Allow => 200,
+            Verdict::Deny { status, .. } => status,
+            Verdict::Reply(r) => r.status,
+        });
+    }
+    // The first accounts fail the object-level check (403): each is still a distinct id.
+    assert!(statuses[..20].iter().all(|&s| s == 403), "{statuses:?}");
+    assert!(statuses[20..].iter().all(|&s| s == 429), "{statuses:?}");
+}

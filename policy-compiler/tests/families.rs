@@ -1,5 +1,6 @@
 //! The FAMILIES section: written only when configured, read back by the engine.
 
+// Test helpers outside #[test] functions may panic too: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use waap_engine::host::NativeHost;

@@ -177,6 +177,9 @@ pub struct EnvoyOptions {
     pub component_log_level: Option<String>,
     /// How long to wait for admin `/ready`.
     pub ready_timeout: Duration,
+    /// HTTP/2 (gRPC) clusters appended to the bootstrap: (name, port on 127.0.0.1), e.g.
+    /// the rate-limit service.
+    pub grpc_clusters: Vec<(String, u16)>,
     /// Serve the listener over TLS, requiring a client certificate.
     pub tls: Option<TlsListener>,
 }
@@ -223,6 +226,7 @@ impl EnvoyOptions {
             component_log_level: None,
             ready_timeout: Duration::from_secs(30),
             tls: None,
+            grpc_clusters: Vec::new(),
         }
     }
 }
@@ -275,6 +279,9 @@ impl Envoy {
                 .map(|_| ecds.to_string_lossy().into_owned()),
         };
         let mut rendered = render::render_bootstrap(&bootstrap)?;
+        for (name, port) in &opts.grpc_clusters {
+            rendered.push_str(&render::grpc_cluster(name, *port));
+        }
         if let Some(tls) = &opts.tls {
             let anchor = "      filter_chains:\n        - filters:";
             if !rendered.contains(anchor) {

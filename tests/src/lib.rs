@@ -5,6 +5,7 @@
 //! - [`render`]: renders `envoy/envoy.yaml.tmpl` and `envoy/ecds.yaml.tmpl`.
 //! - [`envoy`]: finds Envoy, the wasm and waapc; starts Envoy on free loopback ports, waits for
 //!   `/ready`, swaps bundles through ECDS, stops it on drop; `envoy --mode validate`.
+//! - [`ratelimit`]: Redis and the rate-limit service (`waap-ratelimit`) as processes.
 //! - [`cases`]: the shared request -> verdict corpus format (`tests/cases/*.yaml`).
 
 pub mod base64;
@@ -14,6 +15,7 @@ pub mod echo;
 pub mod envoy;
 pub mod http;
 pub mod json;
+pub mod ratelimit;
 pub mod render;
 
 use std::fmt;

@@ -110,6 +110,29 @@ pub fn render_bootstrap(b: &Bootstrap) -> Result<String> {
     )
 }
 
+/// An HTTP/2 cluster on 127.0.0.1:`port` (a gRPC service such as the rate-limit service),
+/// as YAML to append to a rendered bootstrap (whose last section is `clusters:`).
+pub fn grpc_cluster(name: &str, port: u16) -> String {
+    format!(
+        r#"    - name: {name}
+      type: STATIC
+      connect_timeout: 1s
+      typed_extension_protocol_options:
+        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+          explicit_http_config:
+            http2_protocol_options: {{}}
+      load_assignment:
+        cluster_name: {name}
+        endpoints:
+          - lb_endpoints:
+              - endpoint:
+                  address:
+                    socket_address: {{ address: 127.0.0.1, port_value: {port} }}
+"#
+    )
+}
+
 /// Renders the ECDS resource: the wasm filter with `bundle` as its BytesValue configuration.
 pub fn render_ecds(wasm_path: &str, bundle: &[u8], version: &str) -> Result<String> {
     substitute(
