@@ -149,19 +149,43 @@ fn prev(body: &[u8], i: usize) -> u8 {
     }
 }
 
+/// Up to 24 decimal digits on the stack (scanners allocate nothing per candidate).
+struct Digits {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Digits {
+    fn new() -> Self {
+        Digits {
+            buf: [0; 24],
+            len: 0,
+        }
+    }
+    fn push(&mut self, d: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = d;
+            self.len += 1;
+        }
+    }
+    fn as_slice(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
 /// A run of digits with single separators from `seps` between digits, starting at `i`:
-/// returns (end offset, digits), reading at most `max_digits + 1` digits.
-fn digit_run(body: &[u8], i: usize, seps: &[u8], max_digits: usize) -> (usize, Vec<u8>) {
-    let mut digits = Vec::new();
+/// returns (end offset, digits), reading at most `max_digits + 1` digits (`max_digits` < 24).
+fn digit_run(body: &[u8], i: usize, seps: &[u8], max_digits: usize) -> (usize, Digits) {
+    let mut digits = Digits::new();
     let mut j = i;
     let mut end = i;
-    while j < body.len() && digits.len() <= max_digits {
+    while j < body.len() && digits.len <= max_digits {
         let b = at(body, j);
         if b.is_ascii_digit() {
             digits.push(b - b'0');
             j += 1;
             end = j;
-        } else if seps.contains(&b) && !digits.is_empty() && at(body, j + 1).is_ascii_digit() {
+        } else if seps.contains(&b) && digits.len > 0 && at(body, j + 1).is_ascii_digit() {
             j += 1;
         } else {
             break;
@@ -204,10 +228,11 @@ fn scan_cards(body: &[u8], out: &mut Vec<Finding>) {
             continue;
         }
         let (end, digits) = digit_run(body, i, b" -", 19);
+        let digits = digits.as_slice();
         if (13..=19).contains(&digits.len())
             && !is_word(at(body, end))
-            && plausible_issuer(&digits)
-            && luhn_valid(&digits)
+            && plausible_issuer(digits)
+            && luhn_valid(digits)
         {
             out.push(Finding {
                 detector: Detector::Card,
@@ -258,17 +283,18 @@ fn scan_rrn(body: &[u8], out: &mut Vec<Finding>) {
         while j < body.len() && at(body, j).is_ascii_digit() && j - i < 14 {
             j += 1;
         }
-        let mut digits: Vec<u8> = body[i..j].iter().map(|b| b - b'0').collect();
+        let mut digits = Digits::new();
+        body[i..j].iter().for_each(|b| digits.push(b - b'0'));
         let mut end = j;
-        if digits.len() == 6 && at(body, j) == b'-' {
+        if digits.len == 6 && at(body, j) == b'-' {
             let mut k = j + 1;
             while k < body.len() && at(body, k).is_ascii_digit() && k - j <= 8 {
                 k += 1;
             }
-            digits.extend(body[j + 1..k].iter().map(|b| b - b'0'));
+            body[j + 1..k].iter().for_each(|b| digits.push(b - b'0'));
             end = k;
         }
-        if !is_word(at(body, end)) && rrn_valid(&digits) {
+        if !is_word(at(body, end)) && rrn_valid(digits.as_slice()) {
             out.push(Finding {
                 detector: Detector::KrRrn,
                 start: i,
@@ -343,7 +369,7 @@ fn scan_phone(body: &[u8], out: &mut Vec<Finding>) {
         let p = prev(body, i);
         if b == b'+' && !is_word(p) && matches!(at(body, i + 1), b'1'..=b'9') {
             let (end, digits) = digit_run(body, i + 1, b" -", 15);
-            if (8..=15).contains(&digits.len()) && !is_word(at(body, end)) {
+            if (8..=15).contains(&digits.len) && !is_word(at(body, end)) {
                 out.push(Finding {
                     detector: Detector::Phone,
                     start: i,
@@ -554,6 +580,9 @@ const KEYS: &[KeyShape] = &[
     },
 ];
 
+/// First bytes of the prefixes in [`KEYS`]: other positions are skipped at once.
+const KEY_FIRST_BYTES: &[u8] = b"Agnrsx";
+
 const PEM_BEGIN: &[u8] = b"-----BEGIN ";
 const PEM_KEY_END: &[u8] = b"PRIVATE KEY-----";
 /// Longest PEM private-key block masked as one finding.
@@ -604,7 +633,7 @@ fn scan_keys(body: &[u8], out: &mut Vec<Finding>) {
                 continue;
             }
         }
-        if !is_word(prev(body, i)) || i == 0 {
+        if KEY_FIRST_BYTES.contains(&b) && !is_word(prev(body, i)) {
             let mut matched = None;
             for k in KEYS {
                 if k.prefix.first() != Some(&b) || !body[i..].starts_with(k.prefix) {
@@ -770,6 +799,13 @@ mod tests {
         mask(&mut plain, &findings);
         let plain = String::from_utf8(plain).unwrap();
         assert!(plain.contains(r#""num":****************}"#));
+    }
+
+    #[test]
+    fn key_first_bytes_cover_every_prefix() {
+        for k in KEYS {
+            assert!(KEY_FIRST_BYTES.contains(&k.prefix[0]), "{:?}", k.prefix);
+        }
     }
 
     #[test]
