@@ -5,6 +5,8 @@
 //! - `schema/parse_validate/transfer_1k`: `parse_json` with limits + validation.
 //! - `schema/jsonschema/transfer_1k`: the `jsonschema` crate on the same document and
 //!   schema (the alternative the filter did not take), for comparison.
+//! - `schema/load/banking_set`: decoding the compiled schemas from the bundle (postcard), the
+//!   per-VM load cost (the regexes' DFAs load like every other DFA of the bundle).
 //! - `schema/validate_text/{integer,array}`: a query parameter converted and validated.
 //! - `sensitive/scan/16k` and `sensitive/scan_mask/16k`: all detectors over a 16 KiB JSON
 //!   response holding a few card numbers, resident numbers, e-mails and phones;
@@ -157,7 +159,18 @@ fn bench(c: &mut Criterion) {
         .is_ok());
     eprintln!("transfer document: {} bytes", text.len());
 
+    let encoded = postcard::to_allocvec(&set).unwrap();
+    eprintln!(
+        "schema set: {} nodes, {} regexes, {} bytes postcard",
+        set.nodes.len(),
+        defs.len(),
+        encoded.len()
+    );
+
     let mut g = c.benchmark_group("schema");
+    g.bench_function("load/banking_set", |b| {
+        b.iter(|| postcard::from_bytes::<SchemaSet>(black_box(&encoded)).unwrap())
+    });
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.bench_function("validate/transfer_1k", |b| {
         b.iter(|| set.validate(id, black_box(&doc), Direction::Request, &patterns))
