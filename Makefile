@@ -86,7 +86,7 @@ run: setup build bundle ecds
 	  --upstream-port $(UPSTREAM_PORT) --ecds $(ECDS) -o $(ENVOY_CONFIG)
 	@echo "run: Envoy on http://127.0.0.1:$(LISTEN_PORT) (admin http://127.0.0.1:$(ADMIN_PORT)), upstream waap-echo on 127.0.0.1:$(UPSTREAM_PORT); Ctrl-C stops both"
 	@echo "run: edit $(POLICY), then 'make reload EXAMPLE=$(EXAMPLE)' to swap it in"
-	@$(ECHO) --port $(UPSTREAM_PORT) & echo_pid=$$!; \
+	@$(ECHO) --port $(UPSTREAM_PORT) $$([ -f examples/$(EXAMPLE)/upstream.json ] && echo --mock examples/$(EXAMPLE)/upstream.json) & echo_pid=$$!; \
 	trap 'kill $$echo_pid 2>/dev/null || true' EXIT INT TERM; \
 	$(ENVOY) -c $(ENVOY_CONFIG) --disable-hot-restart --concurrency $(CONCURRENCY) -l info \
 	  || status=$$?; \

@@ -77,6 +77,7 @@ fn head(kind: &RequestKind) -> RequestHead {
         headers: requests::engine_headers(kind),
         remote_addr: "127.0.0.1".into(),
         request_id: "7d3c1f0a-2b4e-4c6d-9e8f-0a1b2c3d4e5f".into(),
+        peer_cert_sha256: None,
     }
 }
 

@@ -187,6 +187,7 @@ pub fn head(shape: Shape, len: usize) -> RequestHead {
         ],
         remote_addr: "127.0.0.1".into(),
         request_id: "waap-bench-linear".into(),
+        peer_cert_sha256: None,
     }
 }
 

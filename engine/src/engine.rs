@@ -56,6 +56,8 @@ pub struct Engine {
     /// Rate limits, bots, API protection and client identity (empty when the bundle has
     /// no FAMILIES section).
     pub(crate) families: crate::families::Families,
+    /// Ready JWT verifiers of the API family.
+    pub(crate) api_runtime: Option<crate::api::ApiRuntime>,
     /// Rule indices per phase (index 1..=5).
     pub(crate) phase_rules: [Vec<u32>; 6],
     meta: Meta,
@@ -126,6 +128,10 @@ impl Engine {
                 f
             }
         };
+        let api_runtime = match &families.api {
+            Some(a) => Some(crate::api::ApiRuntime::build(a).map_err(LoadError::Families)?),
+            None => None,
+        };
         let dfas: Vec<&'static [u8]> = bundle.dfas().collect();
         let matchers = program
             .regexes
@@ -167,6 +173,7 @@ impl Engine {
             dfa_count: dfas.len(),
             program,
             families,
+            api_runtime,
             phase_rules,
             _storage: storage,
         })
@@ -190,6 +197,14 @@ impl Engine {
             *slot = Some(built.clone());
         }
         built
+    }
+
+    /// Whether regex `i` of the program matches somewhere in `hay`. An unknown index or a
+    /// matcher failure counts as no match (a schema `pattern` then fails: fail closed).
+    pub fn regex_is_match(&self, i: u32, hay: &[u8]) -> bool {
+        self.matchers
+            .get(i as usize)
+            .is_some_and(|m| m.is_match(hay).unwrap_or(false))
     }
 
     /// The families beside the WAF (rate limits, bots, API protection).

@@ -156,9 +156,9 @@ type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<
 pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     pub(crate) engine: E,
     pub(crate) head: RequestHead,
-    hd: HeadData,
+    pub(crate) hd: HeadData,
     pub(crate) body: Option<BodyData>,
-    resp: ResponseData,
+    pub(crate) resp: ResponseData,
     tx: BTreeMap<String, Vec<u8>>,
     matched_var: (Vec<u8>, Vec<u8>),
     matched_vars: Vec<(Vec<u8>, Vec<u8>)>,
@@ -244,12 +244,30 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
 
     /// Whether the filter should buffer the request body for phase 2.
     pub fn wants_request_body(&self) -> bool {
-        self.engine.program.body.inspect && self.denied.is_none() && !self.allowed
+        (self.engine.program.body.inspect || self.api_wants_body())
+            && self.denied.is_none()
+            && !self.allowed
+    }
+
+    /// The matched API operation declares a request body.
+    fn api_wants_body(&self) -> bool {
+        self.engine.families.api.as_ref().is_some_and(|a| {
+            self.ctx
+                .api
+                .route
+                .and_then(|i| a.routes.get(i as usize))
+                .is_some_and(|r| r.body.is_some())
+        })
     }
 
     /// The request body limit in bytes.
     pub fn request_body_limit(&self) -> usize {
-        self.engine.program.body.limit as usize
+        let waf = self.engine.program.body.limit as usize;
+        match &self.engine.families.api {
+            // One byte over the API limit tells the API stage the body is too large.
+            Some(a) if self.api_wants_body() => waf.max(a.limits.max_body as usize + 1),
+            _ => waf,
+        }
     }
 
     /// Phase 2: the request body (empty when there is none). `truncated` says `body` is only
@@ -318,18 +336,32 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     ) -> Verdict {
         self.resp.status = status;
         self.resp.headers = headers;
+        if self.denied.is_none() {
+            self.api_response_headers();
+        }
         self.run_phase(3, host)
     }
 
     /// The response body limit in bytes.
     pub fn engine_response_limit(&self) -> usize {
-        self.engine.program.body.response_limit as usize
+        let waf = self.engine.program.body.response_limit as usize;
+        match &self.engine.families.api {
+            // One byte over the API limit tells the API stage the body is too large.
+            Some(a) if self.ctx.api.inspect_response => waf.max(a.responses.limit as usize + 1),
+            _ => waf,
+        }
     }
 
     /// Whether the filter should buffer the response body for phase 4.
     pub fn wants_response_body(&self) -> bool {
         let b = &self.engine.program.body;
-        if !b.inspect_response || self.denied.is_some() || self.allowed {
+        if self.denied.is_some() {
+            return false;
+        }
+        if self.ctx.api.inspect_response {
+            return true;
+        }
+        if !b.inspect_response || self.allowed {
             return false;
         }
         let ct = self
@@ -349,8 +381,24 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
 
     /// Phase 4: the response body (a prefix up to the response limit).
     pub fn on_response_body(&mut self, body: Vec<u8>, host: &dyn Host) -> Verdict {
+        self.on_response_body_with(body, false, host)
+    }
+
+    /// Phase 4 with `truncated` saying `body` is only the first `engine_response_limit()`
+    /// bytes: WAF rules, then API response inspection (which may leave a replacement body
+    /// in [`Transaction::take_response_rewrite`]).
+    pub fn on_response_body_with(
+        &mut self,
+        body: Vec<u8>,
+        truncated: bool,
+        host: &dyn Host,
+    ) -> Verdict {
         self.resp.body = body;
-        self.run_phase(4, host)
+        let v = self.run_phase(4, host);
+        if v.is_stop() {
+            return v;
+        }
+        self.api_response_body(truncated, host).unwrap_or(v)
     }
 
     /// Phase 5: logging. Call once at the end: runs the phase-5 rules, then writes the audit

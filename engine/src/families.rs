@@ -31,6 +31,8 @@ pub struct Families {
     pub version: u32,
     /// How the client address is found.
     pub client: ClientConfig,
+    /// API protection (OpenAPI positive model, JWT, authorization).
+    pub api: Option<crate::api::ApiConfig>,
 }
 
 impl Families {
@@ -149,6 +151,8 @@ pub struct RequestContext {
     pub claims: Option<Claims>,
     /// Decisions made so far, in order.
     pub decisions: Vec<Decision>,
+    /// The API family's view of the request (matched operation, path parameters).
+    pub api: crate::api::ApiState,
 }
 
 /// The client address of `head` under `cfg`: the entry `xff_trusted_hops` from the right of
@@ -220,14 +224,19 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         &mut self,
         host: &dyn crate::Host,
     ) -> Option<crate::Verdict> {
-        let _ = host;
         // 1. Authentication.
+        if let Some(v) = self.api_authenticate(host) {
+            return Some(v);
+        }
 
         // 2. Rate limits.
 
         // 3. Bots.
 
         // 4. API routes, parameters, authorization.
+        if let Some(v) = self.api_authorize(host) {
+            return Some(v);
+        }
 
         None
     }
@@ -238,8 +247,7 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         &mut self,
         host: &dyn crate::Host,
     ) -> Option<crate::Verdict> {
-        let _ = host;
-        None
+        self.api_validate_body(host)
     }
 
     /// Records a family decision and, unless `monitored`, stops the request with `reply`.

@@ -4,6 +4,7 @@
 //! [`Transaction`] per request; the engine reaches the outside world only through the
 //! [`Host`] trait, so everything here is tested natively with `cargo test`.
 
+pub mod api;
 pub mod detect;
 pub mod engine;
 pub mod eval;

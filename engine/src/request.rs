@@ -18,6 +18,8 @@ pub struct RequestHead {
     pub remote_addr: String,
     /// The request id (`x-request-id`), used in denials and logs.
     pub request_id: String,
+    /// SHA-256 digest (hex) of the verified client certificate, on mutual-TLS connections.
+    pub peer_cert_sha256: Option<String>,
 }
 
 /// The body processor chosen for a request.

@@ -148,6 +148,9 @@ fn request_head() -> RequestHead {
         }
     }
     head.protocol = property(&["request", "protocol"]).unwrap_or_else(|| "HTTP/1.1".into());
+    // Present only on mutual-TLS connections with a verified peer certificate.
+    head.peer_cert_sha256 =
+        property(&["connection", "sha256_peer_certificate_digest"]).filter(|d| !d.is_empty());
     head.remote_addr = property(&["source", "address"])
         .map(|a| strip_port(&a))
         .unwrap_or_default();
@@ -298,6 +301,11 @@ impl HttpContext for WaapHttp {
         }
         if !end_of_stream && tx.wants_response_body() {
             self.response_buffering = true;
+            if tx.may_rewrite_response() {
+                // Removing undeclared properties shortens the body: let Envoy reframe it.
+                let _ =
+                    hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-length", None);
+            }
         }
         Action::Continue
     }
@@ -315,12 +323,18 @@ impl HttpContext for WaapHttp {
             return Action::Pause;
         }
         self.response_buffering = false;
+        let truncated = body_size > limit;
         let body = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size.min(limit))
             .ok()
             .flatten()
             .unwrap_or_default();
-        match tx.on_response_body(body, &host) {
-            Verdict::Allow => Action::Continue,
+        match tx.on_response_body_with(body, truncated, &host) {
+            Verdict::Allow => {
+                if let Some(new) = tx.take_response_rewrite() {
+                    let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &new);
+                }
+                Action::Continue
+            }
             v => {
                 let (status, msg) = match v {
                     Verdict::Deny { status, rule_ids } => (status, tx.deny_body(status, &rule_ids)),

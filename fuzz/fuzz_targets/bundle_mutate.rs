@@ -89,6 +89,7 @@ fuzz_target!(|data: &[u8]| {
             ],
             remote_addr: "127.0.0.1".into(),
             request_id: "fuzz".into(),
+            peer_cert_sha256: None,
         };
         let mut tx = engine.transaction(head);
         let _ = tx.on_request_headers(&host);

@@ -57,6 +57,7 @@ fn parse(data: &[u8]) -> (RequestHead, Vec<u8>) {
         headers,
         remote_addr: "192.0.2.1".into(),
         request_id: "fuzz".into(),
+        peer_cert_sha256: None,
     };
     (head, rest.to_vec())
 }

@@ -128,6 +128,7 @@ impl CaseRequest {
             headers,
             remote_addr: "127.0.0.1".into(),
             request_id: "native".into(),
+            peer_cert_sha256: None,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! policies into one IR ([`waap_engine::program::Program`]), passes check it, and the
 //! backend builds DFAs and writes a checksummed bundle.
 
+pub mod api;
 pub mod backend;
 pub mod cases;
 pub mod crs;
@@ -11,6 +12,7 @@ pub mod inspect;
 pub mod rawhttp;
 pub mod schema;
 pub mod seclang;
+pub mod token;
 pub mod yaml;
 
 use std::path::Path;

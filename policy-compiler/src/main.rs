@@ -15,6 +15,9 @@ const USAGE: &str = "usage:
                                    evaluate one request (raw HTTP or a case-file request in
                                    YAML) natively and show every rule that matched
   waapc test BUNDLE CASES          run a case file (or a directory of them) natively
+  waapc token --key FILE --sub S [--scope S]... [--claim k=v]... [--exp SECONDS]
+              [--alg none]         mint a test JWT with a private JWK (tests and examples
+                                   only); --exp may be negative for an expired token
   waapc --version";
 
 fn main() -> ExitCode {
@@ -171,6 +174,54 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
             } else {
                 Ok(())
             }
+        }
+        "token" => {
+            let (mut key, mut sub, mut exp, mut alg) = (None, None, 3600i64, None);
+            let (mut scopes, mut extra) = (Vec::new(), Vec::new());
+            let mut it = args[1..].iter();
+            while let Some(a) = it.next() {
+                let mut val = || {
+                    it.next()
+                        .cloned()
+                        .ok_or_else(|| usage(&format!("{a} needs a value")))
+                };
+                match a.as_str() {
+                    "--key" => key = Some(val()?),
+                    "--sub" => sub = Some(val()?),
+                    "--scope" => scopes.push(val()?),
+                    "--claim" => {
+                        let v = val()?;
+                        let (k, x) = v
+                            .split_once('=')
+                            .ok_or_else(|| usage(&format!("--claim {v}: expected k=v")))?;
+                        extra.push((k.to_string(), x.to_string()));
+                    }
+                    "--exp" => {
+                        let v = val()?;
+                        exp = v
+                            .parse()
+                            .map_err(|_| usage(&format!("--exp {v}: not a number of seconds")))?;
+                    }
+                    "--alg" => alg = Some(val()?),
+                    s => return Err(usage(&format!("unknown option {s}"))),
+                }
+            }
+            let (Some(key), Some(sub)) = (key, sub) else {
+                return Err(usage("token needs --key FILE and --sub S"));
+            };
+            let text = std::fs::read_to_string(&key)
+                .map_err(|e| (2, format!("waapc: cannot read {key}: {e}")))?;
+            let jwk: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| (1, format!("{key}: {e}")))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let claims = waap_policy_compiler::token::claims(&sub, &scopes, &extra, now, exp);
+            let t = waap_policy_compiler::token::mint(&jwk, &claims, alg.as_deref())
+                .map_err(|e| (1, format!("{key}: {e}")))?;
+            println!("{t}");
+            Ok(())
         }
         other => Err(usage(&format!("unknown command {other}"))),
     }

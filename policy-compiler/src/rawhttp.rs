@@ -38,6 +38,7 @@ impl ParsedRequest {
             headers,
             remote_addr: "127.0.0.1".into(),
             request_id: request_id.to_string(),
+            peer_cert_sha256: None,
         }
     }
 

@@ -42,6 +42,9 @@ pub struct PolicyFile {
     /// How the client address is found (trusted `X-Forwarded-For` hops).
     #[serde(default)]
     pub client_ip: Option<ClientIpYaml>,
+    /// API protection: OpenAPI positive model, JWT, authorization.
+    #[serde(default)]
+    pub api: Option<crate::api::ApiYaml>,
 }
 
 /// `client_ip:`.
@@ -396,11 +399,48 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
     if !errors.is_empty() {
         return Err(PolicyErrors(errors));
     }
+    let api = match &pf.api {
+        Some(a) => {
+            let mut set = waap_engine::schema::SchemaSet::default();
+            let strict = a.reject_unknown_properties;
+            let regexes = &mut program.regexes;
+            let mut schema_of = |doc: &serde_json::Value,
+                                 schema: &serde_json::Value,
+                                 ptr: &str,
+                                 request_body: bool|
+             -> Result<Option<u32>, String> {
+                let opts = crate::schema::SchemaOptions {
+                    openapi_30: doc
+                        .get("openapi")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|v| v.starts_with("3.0")),
+                    strict_objects: strict && request_body,
+                };
+                crate::schema::compile_schema(doc, schema, ptr, &opts, &mut set, regexes).map(Some)
+            };
+            let lowered = crate::api::lower(a, base, &mut schema_of);
+            match lowered {
+                Ok(mut l) => {
+                    l.config.schemas = set;
+                    Some(l.config)
+                }
+                Err(msg) => {
+                    return Err(PolicyErrors(vec![PolicyError::new(
+                        file,
+                        format!("api: {msg}"),
+                    )
+                    .at(find_key_line(src, "api"))]))
+                }
+            }
+        }
+        None => None,
+    };
     let families = waap_engine::families::Families {
         version: waap_engine::families::FAMILIES_VERSION,
         client: waap_engine::families::ClientConfig {
             xff_trusted_hops: pf.client_ip.as_ref().map_or(0, |c| c.xff_trusted_hops),
         },
+        api,
     };
     let regex = pf.regex.unwrap_or_default();
     Ok(Frontend {

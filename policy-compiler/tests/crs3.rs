@@ -96,6 +96,7 @@ fn request(
             .collect(),
         remote_addr: "192.0.2.10".into(),
         request_id: "crs3".into(),
+        peer_cert_sha256: None,
     };
     let mut tx = engine.transaction(head);
     let v = match tx.on_request_headers(&host) {
@@ -203,6 +204,7 @@ fn response(engine: &Engine, body: &str) -> (Verdict, Vec<u32>) {
         ],
         remote_addr: "192.0.2.10".into(),
         request_id: "crs3-resp".into(),
+        peer_cert_sha256: None,
     };
     let mut tx = engine.transaction(head);
     assert_eq!(tx.on_request_headers(&host), Verdict::Allow);

@@ -1,5 +1,7 @@
 //! The FAMILIES section: written only when configured, read back by the engine.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use waap_engine::host::NativeHost;
 use waap_engine::{Engine, RequestHead};
 

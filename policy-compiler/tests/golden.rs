@@ -25,6 +25,7 @@ fn get(path: &str) -> RequestHead {
         headers: vec![("host".into(), b"localhost".to_vec())],
         remote_addr: "127.0.0.1".into(),
         request_id: "golden".into(),
+        peer_cert_sha256: None,
     }
 }
 

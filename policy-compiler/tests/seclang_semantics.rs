@@ -39,6 +39,7 @@ fn get(engine: &Engine, uri: &str, headers: &[(&str, &str)]) -> (Verdict, Vec<u3
             .collect(),
         remote_addr: "127.0.0.1".into(),
         request_id: "t".into(),
+        peer_cert_sha256: None,
     };
     let mut tx = engine.transaction(head);
     let v = tx.run_request(b"", &host);

@@ -8,6 +8,8 @@
 //!   `{"status": N, "headers": {"name": "value"}, "body": "...", "encodedBody": "base64",
 //!   "logMessage": "..."}` and the response is built from it (`encodedBody` wins over `body`;
 //!   invalid header names or values are dropped; framing headers are set by the server).
+//! - With a mock file (`waap-echo --mock FILE`, [`EchoServer::start_with_mock`]): requests
+//!   matching one of its routes get that route's canned JSON answer (see [`Mock`]).
 //! - A malformed request gets `400` and the connection is closed.
 
 use crate::http::{self, Framing, Head};
@@ -33,13 +35,21 @@ pub struct EchoServer {
 impl EchoServer {
     /// Binds `addr` (port 0 picks a free port) and serves on a background thread.
     pub fn start(addr: impl ToSocketAddrs) -> io::Result<EchoServer> {
+        Self::start_with_mock(addr, None)
+    }
+
+    /// As [`EchoServer::start`], answering requests that match `mock` from it.
+    pub fn start_with_mock(
+        addr: impl ToSocketAddrs,
+        mock: Option<Arc<Mock>>,
+    ) -> io::Result<EchoServer> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = thread::Builder::new()
             .name("waap-echo-accept".into())
-            .spawn(move || serve(listener, &flag))?;
+            .spawn(move || serve_with(listener, &flag, mock))?;
         Ok(EchoServer {
             addr,
             stop,
@@ -69,16 +79,82 @@ impl Drop for EchoServer {
 
 /// Accepts connections until `stop` is set, one thread each.
 pub fn serve(listener: TcpListener, stop: &AtomicBool) {
+    serve_with(listener, stop, None)
+}
+
+/// As [`serve`], answering requests that match `mock` from it.
+pub fn serve_with(listener: TcpListener, stop: &AtomicBool, mock: Option<Arc<Mock>>) {
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             break;
         }
         let Ok(stream) = conn else { continue };
+        let mock = mock.clone();
         let _ = thread::Builder::new()
             .name("waap-echo-conn".into())
             .spawn(move || {
-                let _ = handle_connection(stream);
+                let _ = handle_connection(stream, mock.as_deref());
             });
+    }
+}
+
+/// Canned answers: a JSON file `{"routes": [{"method": "GET", "prefix": "/accounts/",
+/// "status": 200, "body": {...}}]}`. The first route whose method and path prefix match
+/// answers with its body as JSON, `{last}` in its strings replaced by the last path
+/// segment (so `/accounts/alice` can answer for `alice`).
+#[derive(Debug, Clone)]
+pub struct Mock {
+    routes: Vec<(String, String, u16, Value)>,
+}
+
+impl Mock {
+    /// Parses a mock file's text.
+    pub fn parse(text: &[u8]) -> Result<Mock, String> {
+        let v = json::parse(text).map_err(|e| format!("mock: {e}"))?;
+        let mut routes = Vec::new();
+        for (i, r) in v
+            .get("routes")
+            .and_then(Value::as_array)
+            .ok_or("mock: no `routes` array")?
+            .iter()
+            .enumerate()
+        {
+            let field = |k: &str| r.get(k).and_then(Value::as_str).map(String::from);
+            routes.push((
+                field("method").ok_or(format!("mock: routes[{i}]: no method"))?,
+                field("prefix").ok_or(format!("mock: routes[{i}]: no prefix"))?,
+                r.get("status")
+                    .and_then(Value::as_u64)
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(200),
+                r.get("body").cloned().unwrap_or(Value::Null),
+            ));
+        }
+        Ok(Mock { routes })
+    }
+
+    fn respond(&self, req: &Request) -> Option<Response> {
+        let path = req.target.split('?').next().unwrap_or_default();
+        let (_, _, status, body) = self
+            .routes
+            .iter()
+            .find(|(m, p, _, _)| *m == req.method && path.starts_with(p.as_str()))?;
+        let last = path.rsplit('/').next().unwrap_or_default();
+        fn subst(v: &Value, last: &str) -> Value {
+            match v {
+                Value::String(s) => Value::String(s.replace("{last}", last)),
+                Value::Array(a) => Value::Array(a.iter().map(|x| subst(x, last)).collect()),
+                Value::Object(o) => {
+                    Value::Object(o.iter().map(|(k, x)| (k.clone(), subst(x, last))).collect())
+                }
+                other => other.clone(),
+            }
+        }
+        Some(Response {
+            status: *status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: subst(body, last).to_json().into_bytes(),
+        })
     }
 }
 
@@ -110,7 +186,7 @@ impl Response {
     }
 }
 
-fn handle_connection(stream: TcpStream) -> io::Result<()> {
+fn handle_connection(stream: TcpStream, mock: Option<&Mock>) -> io::Result<()> {
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     stream.set_nodelay(true)?;
     let mut writer = stream.try_clone()?;
@@ -170,7 +246,9 @@ fn handle_connection(stream: TcpStream) -> io::Result<()> {
             headers: head.headers,
             body,
         };
-        let resp = respond(&req);
+        let resp = mock
+            .and_then(|m| m.respond(&req))
+            .unwrap_or_else(|| respond(&req));
         write_response(&mut writer, &resp, req.method == "HEAD", close)?;
         if close {
             return Ok(());

@@ -177,6 +177,40 @@ pub struct EnvoyOptions {
     pub component_log_level: Option<String>,
     /// How long to wait for admin `/ready`.
     pub ready_timeout: Duration,
+    /// Serve the listener over TLS, requiring a client certificate.
+    pub tls: Option<TlsListener>,
+}
+
+/// Files for a mutual-TLS listener (PEM).
+#[derive(Debug, Clone)]
+pub struct TlsListener {
+    /// Server certificate chain.
+    pub cert: PathBuf,
+    /// Server private key.
+    pub key: PathBuf,
+    /// CA that client certificates must chain to.
+    pub client_ca: PathBuf,
+}
+
+/// The listener's `transport_socket` for `tls` (inserted into the rendered bootstrap).
+fn tls_transport_socket(tls: &TlsListener) -> String {
+    format!(
+        r#"transport_socket:
+            name: envoy.transport_sockets.tls
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+              require_client_certificate: true
+              common_tls_context:
+                tls_certificates:
+                  - certificate_chain: {{ filename: "{}" }}
+                    private_key: {{ filename: "{}" }}
+                validation_context:
+                  trusted_ca: {{ filename: "{}" }}
+"#,
+        tls.cert.display(),
+        tls.key.display(),
+        tls.client_ca.display()
+    )
 }
 
 impl EnvoyOptions {
@@ -188,6 +222,7 @@ impl EnvoyOptions {
             log_level: "info".into(),
             component_log_level: None,
             ready_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -239,7 +274,24 @@ impl Envoy {
                 .as_ref()
                 .map(|_| ecds.to_string_lossy().into_owned()),
         };
-        fs::write(&config, render::render_bootstrap(&bootstrap)?)?;
+        let mut rendered = render::render_bootstrap(&bootstrap)?;
+        if let Some(tls) = &opts.tls {
+            let anchor = "      filter_chains:\n        - filters:";
+            if !rendered.contains(anchor) {
+                return Err(Error::new(
+                    "bootstrap template: no filter chain to add TLS to",
+                ));
+            }
+            rendered = rendered.replacen(
+                anchor,
+                &format!(
+                    "      filter_chains:\n        - {}          filters:",
+                    tls_transport_socket(tls)
+                ),
+                1,
+            );
+        }
+        fs::write(&config, rendered)?;
         if let Some(f) = &opts.filter {
             if !f.wasm.is_file() {
                 return Err(Error::new(format!(
@@ -458,17 +510,30 @@ pub struct PolicyStack {
 /// Compiles `policy` (relative to the workspace root) with waapc and starts a
 /// [`PolicyStack`] serving it.
 pub fn start_with_policy(policy: &str) -> Result<PolicyStack> {
+    start_stack(policy, None, |_| {})
+}
+
+/// As [`start_with_policy`], with an upstream answering from `mock` and Envoy options
+/// adjusted by `configure` (TLS, workers...).
+pub fn start_stack(
+    policy: &str,
+    mock: Option<crate::echo::Mock>,
+    configure: impl FnOnce(&mut EnvoyOptions),
+) -> Result<PolicyStack> {
     let scratch = TempDir::new("waap-e2e-policy")?;
     let bundle = compile_policy(
         &workspace_root().join(policy),
         &scratch.path().join("policy.waapb"),
     )?;
-    let echo = crate::echo::EchoServer::start("127.0.0.1:0")?;
+    let echo =
+        crate::echo::EchoServer::start_with_mock("127.0.0.1:0", mock.map(std::sync::Arc::new))?;
     let filter = WasmFilter {
         wasm: wasm_path()?,
         bundle: bundle.clone(),
     };
-    let envoy = Envoy::start(&EnvoyOptions::new(echo.port(), Some(filter)))?;
+    let mut opts = EnvoyOptions::new(echo.port(), Some(filter));
+    configure(&mut opts);
+    let envoy = Envoy::start(&opts)?;
     Ok(PolicyStack {
         envoy,
         echo,

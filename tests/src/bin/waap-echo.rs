@@ -1,4 +1,4 @@
-//! `waap-echo [--addr 127.0.0.1:18080]`: the echo / albedo-style reflection upstream, in the
+//! `waap-echo [--addr 127.0.0.1:18080] [--mock FILE]`: the echo / albedo-style reflection upstream, in the
 //! foreground. See `waap_e2e::echo` for what it answers.
 
 use std::net::TcpListener;
@@ -7,13 +7,26 @@ use std::sync::atomic::AtomicBool;
 
 fn main() -> ExitCode {
     let mut addr = String::from("127.0.0.1:18080");
+    let mut mock = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
             ("--addr", Some(v)) => addr = v,
             ("--port", Some(v)) => addr = format!("127.0.0.1:{v}"),
+            ("--mock", Some(v)) => {
+                let parsed = std::fs::read(&v)
+                    .map_err(|e| format!("waap-echo: cannot read {v}: {e}"))
+                    .and_then(|t| waap_e2e::echo::Mock::parse(&t));
+                match parsed {
+                    Ok(m) => mock = Some(std::sync::Arc::new(m)),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             _ => {
-                eprintln!("usage: waap-echo [--addr HOST:PORT | --port PORT]");
+                eprintln!("usage: waap-echo [--addr HOST:PORT | --port PORT] [--mock FILE]");
                 return ExitCode::from(2);
             }
         }
@@ -26,6 +39,6 @@ fn main() -> ExitCode {
         }
     };
     eprintln!("waap-echo: listening on http://{addr}");
-    waap_e2e::echo::serve(listener, &AtomicBool::new(false));
+    waap_e2e::echo::serve_with(listener, &AtomicBool::new(false), mock);
     ExitCode::SUCCESS
 }
