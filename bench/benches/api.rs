@@ -1,0 +1,124 @@
+//! Criterion micro-benchmarks of API protection, natively (no Envoy, no wasm), on
+//! examples/api: the cost per request of JWT verification by algorithm (route lookup,
+//! token verification, scopes and object-level authorization) and of a JSON body
+//! validated against the compiled schema.
+//!
+//! `cargo bench -p waap-bench --bench api` (add `-- --measurement-time 2` for a short run).
+//! In the filter the same code runs in wasm, several times slower (ENVOY-NOTES measured
+//! RS256 1.85 ms, ES256 1.76 ms, EdDSA 0.21 ms, HS256 0.05 ms per verification in wasm).
+
+// Benchmark setup code, not the data plane: a broken setup should stop loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use waap_engine::host::Host;
+use waap_engine::{Engine, LogLevel, RequestHead, Verdict};
+use waap_policy_compiler::token;
+
+/// A host with the real clock (tokens expire) whose other calls cost nothing.
+struct ClockHost;
+
+impl Host for ClockHost {
+    fn now_nanos(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    }
+    fn log(&self, _level: LogLevel, msg: &str) {
+        black_box(msg);
+    }
+    fn shared_get(&self, _key: &str) -> Option<(Vec<u8>, u32)> {
+        None
+    }
+    fn shared_set(&self, _key: &str, _value: &[u8], _cas: Option<u32>) -> bool {
+        true
+    }
+    fn counter_add(&self, name: &str, delta: u64) {
+        black_box((name, delta));
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn mint(keyfile: &str, scopes: &[&str]) -> String {
+    let p = root().join("examples/api/keys").join(keyfile);
+    let key: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let now = ClockHost.now_nanos() as i64 / 1_000_000_000;
+    let extra = vec![
+        ("iss".to_string(), "https://auth.bank.example".to_string()),
+        ("aud".to_string(), "bank-api".to_string()),
+    ];
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    token::mint(&key, &token::claims("alice", &scopes, &extra, now, 3600), None).unwrap()
+}
+
+fn head(method: &str, uri: &str, token: &str, body: Option<&str>) -> RequestHead {
+    let mut headers = vec![
+        ("host".to_string(), b"bank.example".to_vec()),
+        ("authorization".to_string(), format!("Bearer {token}").into_bytes()),
+    ];
+    if let Some(b) = body {
+        headers.push(("content-type".into(), b"application/json".to_vec()));
+        headers.push(("content-length".into(), b.len().to_string().into_bytes()));
+    }
+    RequestHead {
+        method: method.into(),
+        uri: uri.as_bytes().to_vec(),
+        protocol: "HTTP/1.1".into(),
+        headers,
+        remote_addr: "127.0.0.1".into(),
+        request_id: "bench".into(),
+        peer_cert_sha256: None,
+    }
+}
+
+fn bench_api(c: &mut Criterion) {
+    let compiled = waap_policy_compiler::compile_file(&root().join("examples/api/policy.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::load(compiled.bundle).unwrap();
+    let host = ClockHost;
+    let mut g = c.benchmark_group("api");
+    for (alg, key) in [
+        ("EdDSA", "ed25519-private.jwk.json"),
+        ("ES256", "es256-private.jwk.json"),
+        ("RS256", "rs256-private.jwk.json"),
+    ] {
+        let t = mint(key, &["accounts:read"]);
+        let h = head("GET", "/accounts/alice?limit=10", &t, None);
+        g.bench_function(format!("get_account_jwt_{alg}"), |b| {
+            b.iter(|| {
+                let mut tx = engine.transaction(h.clone());
+                let v = tx.run_request(b"", &host);
+                assert_eq!(v, Verdict::Allow);
+                black_box(v)
+            })
+        });
+    }
+    let t = mint("ed25519-private.jwk.json", &["transfers:write"]);
+    let body = r#"{"from":"alice","to":"bob","amount":125000.5,"currency":"KRW","memo":"rent for november, flat 3b, thank you"}"#;
+    let h = head("POST", "/transfers", &t, Some(body));
+    g.bench_function("post_transfer_jwt_EdDSA_schema", |b| {
+        b.iter(|| {
+            let mut tx = engine.transaction(h.clone());
+            let v = tx.run_request(body.as_bytes(), &host);
+            assert_eq!(v, Verdict::Allow);
+            black_box(v)
+        })
+    });
+    let h = head("GET", "/internal/debug", "x", None);
+    g.bench_function("undeclared_route_404", |b| {
+        b.iter(|| {
+            let mut tx = engine.transaction(h.clone());
+            black_box(tx.run_request(b"", &host))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_api);
+criterion_main!(benches);
