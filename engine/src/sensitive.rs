@@ -164,7 +164,7 @@ const C_AT: u8 = 3;
 const C_KEY: u8 = 4;
 
 /// Byte classes: 0 for bytes no detector starts at (most of a body).
-const CLASS: [u8; 256] = {
+static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = b'0';
     while c <= b'9' {
