@@ -33,6 +33,8 @@ pub struct Families {
     pub client: ClientConfig,
     /// API protection (OpenAPI positive model, JWT, authorization).
     pub api: Option<crate::api::ApiConfig>,
+    /// Bot management (`bots:`), when configured.
+    pub bots: Option<crate::bots::BotsConfig>,
 }
 
 impl Families {
@@ -232,6 +234,9 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         // 2. Rate limits.
 
         // 3. Bots.
+        if let Some(v) = self.bots_request_headers(host) {
+            return Some(v);
+        }
 
         // 4. API routes, parameters, authorization.
         if let Some(v) = self.api_authorize(host) {

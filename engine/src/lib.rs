@@ -5,6 +5,7 @@
 //! [`Host`] trait, so everything here is tested natively with `cargo test`.
 
 pub mod api;
+pub mod bots;
 pub mod detect;
 pub mod engine;
 pub mod eval;

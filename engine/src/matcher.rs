@@ -171,6 +171,16 @@ impl LiteralMatcher {
         self.ac.as_ref().is_some_and(|ac| ac.is_match(hay))
     }
 
+    /// Calls `f` with the index of every literal that occurs in `hay` (overlapping matches
+    /// included; an index may repeat).
+    pub fn for_each_match(&self, hay: &[u8], mut f: impl FnMut(usize)) {
+        if let Some(ac) = &self.ac {
+            for m in ac.find_overlapping_iter(hay) {
+                f(m.pattern().as_usize());
+            }
+        }
+    }
+
     /// The first literal found, for logs.
     pub fn find<'h>(&self, hay: &'h [u8]) -> Option<&'h [u8]> {
         let m = self.ac.as_ref()?.find(hay)?;

@@ -48,6 +48,18 @@ impl RootContext for WaapRoot {
                 return false;
             }
         };
+        // Bot challenge keys may come in the JSON configuration instead of the bundle.
+        let bot_keys = match waap_engine::bots::keys_from_plugin_config(&bytes) {
+            Ok(k) => k,
+            Err(e) => {
+                host.log(
+                    waap_engine::LogLevel::Error,
+                    &format!("waap: bundle rejected, keeping the previous configuration: {e}"),
+                );
+                host.counter_add("waap.bundle.load_failures", 1);
+                return false;
+            }
+        };
         let bytes = match waap_engine::bundle_from_plugin_config(bytes) {
             Ok(b) => b,
             Err(e) => {
@@ -60,7 +72,7 @@ impl RootContext for WaapRoot {
             }
         };
         let start = host.now_nanos();
-        match Engine::load(bytes) {
+        match Engine::load(bytes).and_then(|e| e.with_bot_keys(bot_keys)) {
             Ok(engine) => {
                 let us = host.now_nanos().saturating_sub(start) / 1000;
                 host.log(

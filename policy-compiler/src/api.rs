@@ -501,28 +501,29 @@ pub fn lower(y: &ApiYaml, base: &Path, schema_of: &mut SchemaOf) -> Result<Lower
                 })?;
             detectors.push(*det);
         }
-        cfg.responses =
-            ResponsePolicy {
-                undeclared: match r.undeclared_properties.as_deref() {
-                    None | Some("allow") => Undeclared::Allow,
-                    Some("remove") => Undeclared::Remove,
-                    Some("block") => Undeclared::Block,
-                    Some(o) => return Err(format!(
+        cfg.responses = ResponsePolicy {
+            undeclared: match r.undeclared_properties.as_deref() {
+                None | Some("allow") => Undeclared::Allow,
+                Some("remove") => Undeclared::Remove,
+                Some("block") => Undeclared::Block,
+                Some(o) => {
+                    return Err(format!(
                         "api.responses.undeclared_properties: `{o}` is not allow, remove or block"
-                    )),
-                },
-                detectors,
-                sensitive_action: match r.sensitive_action.as_deref() {
-                    None | Some("mask") => SensitiveAction::Mask,
-                    Some("block") => SensitiveAction::Block,
-                    Some(o) => {
-                        return Err(format!(
-                            "api.responses.sensitive_action: `{o}` is not mask or block"
-                        ))
-                    }
-                },
-                limit: r.limit.unwrap_or(1 << 20),
-            };
+                    ))
+                }
+            },
+            detectors,
+            sensitive_action: match r.sensitive_action.as_deref() {
+                None | Some("mask") => SensitiveAction::Mask,
+                Some("block") => SensitiveAction::Block,
+                Some(o) => {
+                    return Err(format!(
+                        "api.responses.sensitive_action: `{o}` is not mask or block"
+                    ))
+                }
+            },
+            limit: r.limit.unwrap_or(1 << 20),
+        };
     }
     if let Some(j) = &y.jwt {
         cfg.jwt = Some(lower_jwt(j, base)?);

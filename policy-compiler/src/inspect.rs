@@ -34,6 +34,19 @@ pub fn report(bytes: &[u8]) -> Result<String, String> {
         p.regexes.len() - dfas
     );
     let _ = writeln!(s, "literal sets  {}", p.literal_sets.len());
+    if let Some(bots) = &engine.families().bots {
+        // Key material is never printed: only how many keys there are.
+        let _ = writeln!(
+            s,
+            "bots          monitor={} signatures={} good_bots={} routes={} difficulty={} keys={} (values not shown)",
+            bots.monitor,
+            bots.signatures.len(),
+            bots.good_bots.len(),
+            bots.routes.len(),
+            bots.challenge.difficulty,
+            bots.challenge.keys.len()
+        );
+    }
     let _ = writeln!(
         s,
         "body          inspect={} limit={} over_limit={:?}",

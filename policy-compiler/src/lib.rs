@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod bots;
 pub mod cases;
 pub mod crs;
 pub mod error;

@@ -45,6 +45,9 @@ pub struct PolicyFile {
     /// API protection: OpenAPI positive model, JWT, authorization.
     #[serde(default)]
     pub api: Option<crate::api::ApiYaml>,
+    /// Bot management.
+    #[serde(default)]
+    pub bots: Option<crate::bots::BotsYaml>,
 }
 
 /// `client_ip:`.
@@ -435,12 +438,24 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         }
         None => None,
     };
+    let bots = match &pf.bots {
+        Some(b) => Some(
+            crate::bots::lower(b, pf.mode == ModeYaml::Monitor, base, &mut program).map_err(
+                |m| {
+                    let line = crate::bots::error_line(src, &m);
+                    PolicyError::new(file, m).at(line)
+                },
+            )?,
+        ),
+        None => None,
+    };
     let families = waap_engine::families::Families {
         version: waap_engine::families::FAMILIES_VERSION,
         client: waap_engine::families::ClientConfig {
             xff_trusted_hops: pf.client_ip.as_ref().map_or(0, |c| c.xff_trusted_hops),
         },
         api,
+        bots,
     };
     let regex = pf.regex.unwrap_or_default();
     Ok(Frontend {

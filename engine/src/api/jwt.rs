@@ -457,3 +457,119 @@ pub fn token_from<'a>(headers: &'a [(String, Vec<u8>)], source: &TokenSource) ->
             }),
     }
 }
+
+/// Verified tokens of one VM, so a client repeating its token pays one SHA-256 instead of a
+/// signature verification (RS256 and ES256 cost ~2 ms each in wasm). Keyed by the token's
+/// SHA-256 (a full-strength digest: a forged token cannot collide with a cached one); an
+/// entry is only used while `now` is within the token's `nbf`/`exp` (with the skew); the
+/// cache lives in the engine, so a new bundle (new keys) starts empty. Bounded: the oldest
+/// entry is replaced when full.
+pub struct TokenCache {
+    entries: core::cell::RefCell<Vec<CachedToken>>,
+    next: core::cell::Cell<usize>,
+    cap: usize,
+}
+
+struct CachedToken {
+    digest: [u8; 32],
+    not_before: i64,
+    expires: i64,
+    claims: Claims,
+}
+
+impl TokenCache {
+    /// A cache holding at most `cap` tokens.
+    pub fn new(cap: usize) -> TokenCache {
+        TokenCache {
+            entries: core::cell::RefCell::new(Vec::new()),
+            next: core::cell::Cell::new(0),
+            cap,
+        }
+    }
+
+    fn digest(token: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(token).into()
+    }
+
+    /// The claims of a token verified before, if still within its validity at `now`.
+    pub fn get(&self, token: &[u8], now: i64) -> Option<Claims> {
+        let d = Self::digest(token);
+        let entries = self.entries.try_borrow().ok()?;
+        entries
+            .iter()
+            .find(|e| e.digest == d)
+            .filter(|e| now >= e.not_before && now < e.expires)
+            .map(|e| e.claims.clone())
+    }
+
+    /// Remembers a verified token: valid from `not_before` until `expires` (both with the
+    /// skew already applied).
+    pub fn put(&self, token: &[u8], not_before: i64, expires: i64, claims: &Claims) {
+        if self.cap == 0 {
+            return;
+        }
+        let Ok(mut entries) = self.entries.try_borrow_mut() else {
+            return;
+        };
+        let entry = CachedToken {
+            digest: Self::digest(token),
+            not_before,
+            expires,
+            claims: claims.clone(),
+        };
+        if entries.len() < self.cap {
+            entries.push(entry);
+        } else {
+            let i = self.next.get() % self.cap;
+            if let Some(slot) = entries.get_mut(i) {
+                *slot = entry;
+            }
+            self.next.set(i + 1);
+        }
+    }
+}
+
+/// `exp` and `nbf` of verified claims, widened by `skew`: (valid from, valid until).
+pub fn validity(claims: &Claims, skew: i64) -> (i64, i64) {
+    let num = |n: &str| {
+        claim(claims, n)
+            .and_then(|v| v.first())
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|f| f as i64)
+    };
+    let nbf = num("nbf").map_or(i64::MIN, |n| n.saturating_sub(skew));
+    let exp = num("exp").map_or(i64::MIN, |e| e.saturating_add(skew));
+    (nbf, exp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_respects_validity_and_capacity() {
+        let c = TokenCache::new(2);
+        let claims: Claims = vec![("sub".into(), vec!["alice".into()])];
+        c.put(b"t1", 100, 200, &claims);
+        assert_eq!(c.get(b"t1", 150), Some(claims.clone()));
+        assert_eq!(c.get(b"t1", 99), None, "before nbf");
+        assert_eq!(c.get(b"t1", 200), None, "expired");
+        assert_eq!(c.get(b"t2", 150), None, "never verified");
+        c.put(b"t2", 0, 1000, &claims);
+        c.put(b"t3", 0, 1000, &claims);
+        // Full: t3 replaced the oldest entry.
+        assert_eq!(c.get(b"t1", 150), None);
+        assert!(c.get(b"t3", 150).is_some());
+    }
+
+    #[test]
+    fn validity_widens_by_skew() {
+        let claims: Claims = vec![
+            ("exp".into(), vec!["1000".into()]),
+            ("nbf".into(), vec!["500".into()]),
+        ];
+        assert_eq!(validity(&claims, 30), (470, 1030));
+        assert_eq!(validity(&Vec::new(), 30).1, i64::MIN);
+    }
+}

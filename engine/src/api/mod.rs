@@ -231,7 +231,12 @@ pub struct ApiConfig {
 pub struct ApiRuntime {
     /// JWT verifiers (empty without `jwt`).
     pub verifiers: jwt::Verifiers,
+    /// Tokens verified in this VM.
+    pub cache: jwt::TokenCache,
 }
+
+/// Tokens remembered per VM by [`jwt::TokenCache`].
+pub const TOKEN_CACHE_ENTRIES: usize = 1024;
 
 impl ApiRuntime {
     /// Builds the runtime; an unusable key is an error.
@@ -243,6 +248,7 @@ impl ApiRuntime {
             .unwrap_or_default();
         Ok(ApiRuntime {
             verifiers: jwt::Verifiers::build(keys)?,
+            cache: jwt::TokenCache::new(TOKEN_CACHE_ENTRIES),
         })
     }
 }
@@ -384,13 +390,20 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         if let (Some(jcfg), true) = (&api.jwt, !api.routes.is_empty() || api.jwt.is_some()) {
             let token = jwt::token_from(&self.head.headers, &jcfg.source).map(<[u8]>::to_vec);
             let now = (host.now_nanos() / 1_000_000_000) as i64;
-            let result = match &token {
-                Some(t) => engine
-                    .api_runtime
-                    .as_ref()
-                    .map(|rt| rt.verifiers.verify(jcfg, t, now))
-                    .unwrap_or(Err(jwt::JwtError::UnknownKey)),
-                None => Err(jwt::JwtError::Missing),
+            let result = match (&token, engine.api_runtime.as_ref()) {
+                (Some(t), Some(rt)) => match rt.cache.get(t, now) {
+                    Some(claims) => Ok(claims),
+                    None => {
+                        let r = rt.verifiers.verify(jcfg, t, now);
+                        if let Ok(claims) = &r {
+                            let (nbf, exp) = jwt::validity(claims, i64::from(jcfg.clock_skew_secs));
+                            rt.cache.put(t, nbf, exp, claims);
+                        }
+                        r
+                    }
+                },
+                (Some(_), None) => Err(jwt::JwtError::UnknownKey),
+                (None, _) => Err(jwt::JwtError::Missing),
             };
             match result {
                 Ok(claims) => self.ctx.claims = Some(claims),
