@@ -411,19 +411,57 @@ fn fmt_num(n: Num) -> String {
     }
 }
 
+/// A small text buffer on the stack for number formatting.
+struct StackText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        StackText {
+            buf: [0; 48],
+            len: 0,
+        }
+    }
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
+impl core::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// Shortest decimal digits of a finite float: (mantissa, decimals) with value = m / 10^d.
 fn decimal_parts(f: f64) -> Option<(i128, i32)> {
     if !f.is_finite() {
         return None;
     }
-    let s = format!("{f:e}");
+    // Shortest round-trip digits, formatted on the stack (no allocation per number).
+    let mut buf = StackText::default();
+    core::fmt::write(&mut buf, format_args!("{f:e}")).ok()?;
+    let s = buf.as_str();
     let (mant, exp) = s.split_once('e')?;
     let exp: i32 = exp.parse().ok()?;
     let neg = mant.starts_with('-');
     let mant = mant.trim_start_matches('-');
     let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    let digits = format!("{int}{frac}");
-    let m: i128 = digits.parse().ok()?;
+    let mut m: i128 = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        m = m
+            .checked_mul(10)?
+            .checked_add(i128::from(b.checked_sub(b'0')?))?;
+    }
     let decimals = frac.len() as i32 - exp;
     let m = if neg { -m } else { m };
     if decimals < 0 {

@@ -66,22 +66,121 @@ pub struct Finding {
     pub len: usize,
 }
 
-/// Runs `detectors` over `body`. Findings are sorted by start; different detectors may
-/// report overlapping ranges (a 13-digit number can be a card and a resident number).
+/// Runs `detectors` over `body` in one pass. Findings are sorted by start; different
+/// detectors may report overlapping ranges (a 13-digit number can be a card and a resident
+/// number).
 pub fn scan(body: &[u8], detectors: &[Detector]) -> Vec<Finding> {
+    let on = |d: Detector| detectors.contains(&d);
+    let (card, rrn, email, phone, key) = (
+        on(Detector::Card),
+        on(Detector::KrRrn),
+        on(Detector::Email),
+        on(Detector::Phone),
+        on(Detector::ApiKey),
+    );
     let mut out = Vec::new();
-    for &d in detectors {
-        match d {
-            Detector::Card => scan_cards(body, &mut out),
-            Detector::KrRrn => scan_rrn(body, &mut out),
-            Detector::Email => scan_email(body, &mut out),
-            Detector::Phone => scan_phone(body, &mut out),
-            Detector::ApiKey => scan_keys(body, &mut out),
+    let push = |out: &mut Vec<Finding>, detector, start: usize, end: usize| {
+        out.push(Finding {
+            detector,
+            start,
+            len: end - start,
+        })
+    };
+    // Each detector resumes after its last candidate, so no byte is examined twice by the
+    // same detector beyond a bounded look-ahead.
+    let (mut card_until, mut rrn_until, mut phone_until, mut key_until) = (0, 0, 0, 0);
+    let mut email_end = 0;
+    let mut pem = PemState::default();
+    for (i, &b) in body.iter().enumerate() {
+        let class = CLASS[b as usize];
+        if class == 0 {
+            continue;
+        }
+        if class == C_DIGIT {
+            if is_word(prev(body, i)) {
+                continue;
+            }
+            if card && i >= card_until {
+                let (end, ok) = card_at(body, i);
+                if ok {
+                    push(&mut out, Detector::Card, i, end);
+                }
+                card_until = end.max(i + 1);
+            }
+            if rrn && i >= rrn_until {
+                let (end, ok) = rrn_at(body, i);
+                if ok {
+                    push(&mut out, Detector::KrRrn, i, end);
+                }
+                rrn_until = end.max(i + 1);
+            }
+            if phone && b == b'0' && i >= phone_until && prev(body, i) != b'+' {
+                if let Some(end) = kr_mobile(body, i) {
+                    push(&mut out, Detector::Phone, i, end);
+                    phone_until = end;
+                }
+            }
+            continue;
+        }
+        if class == C_PLUS {
+            if phone && i >= phone_until && !is_word(prev(body, i)) {
+                if let Some(end) = e164_at(body, i) {
+                    push(&mut out, Detector::Phone, i, end);
+                    phone_until = end;
+                }
+            }
+            continue;
+        }
+        if class == C_AT {
+            if email && i >= email_end {
+                if let Some((start, end)) = email_at(body, i, email_end) {
+                    push(&mut out, Detector::Email, start, end);
+                    email_end = end;
+                }
+            }
+            continue;
+        }
+        if key && i >= key_until {
+            let end = if b == b'-' {
+                pem_at(body, i, &mut pem)
+            } else if !is_word(prev(body, i)) {
+                key_at(body, i)
+            } else {
+                None
+            };
+            if let Some(end) = end {
+                push(&mut out, Detector::ApiKey, i, end);
+                key_until = end;
+            }
         }
     }
     out.sort_by_key(|f| (f.start, f.len));
     out
 }
+
+const C_DIGIT: u8 = 1;
+const C_PLUS: u8 = 2;
+const C_AT: u8 = 3;
+const C_KEY: u8 = 4;
+
+/// Byte classes: 0 for bytes no detector starts at (most of a body).
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = C_DIGIT;
+        c += 1;
+    }
+    t[b'+' as usize] = C_PLUS;
+    t[b'@' as usize] = C_AT;
+    t[b'-' as usize] = C_KEY;
+    let mut k = 0;
+    while k < KEY_FIRST_BYTES.len() {
+        t[KEY_FIRST_BYTES[k] as usize] = C_KEY;
+        k += 1;
+    }
+    t
+};
 
 /// Overwrites every finding with `*`, byte for byte (the length does not change).
 pub fn mask(body: &mut [u8], findings: &[Finding]) {
@@ -149,19 +248,43 @@ fn prev(body: &[u8], i: usize) -> u8 {
     }
 }
 
+/// Up to 24 decimal digits on the stack (scanners allocate nothing per candidate).
+struct Digits {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Digits {
+    fn new() -> Self {
+        Digits {
+            buf: [0; 24],
+            len: 0,
+        }
+    }
+    fn push(&mut self, d: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = d;
+            self.len += 1;
+        }
+    }
+    fn as_slice(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
 /// A run of digits with single separators from `seps` between digits, starting at `i`:
-/// returns (end offset, digits), reading at most `max_digits + 1` digits.
-fn digit_run(body: &[u8], i: usize, seps: &[u8], max_digits: usize) -> (usize, Vec<u8>) {
-    let mut digits = Vec::new();
+/// returns (end offset, digits), reading at most `max_digits + 1` digits (`max_digits` < 24).
+fn digit_run(body: &[u8], i: usize, seps: &[u8], max_digits: usize) -> (usize, Digits) {
+    let mut digits = Digits::new();
     let mut j = i;
     let mut end = i;
-    while j < body.len() && digits.len() <= max_digits {
+    while j < body.len() && digits.len <= max_digits {
         let b = at(body, j);
         if b.is_ascii_digit() {
             digits.push(b - b'0');
             j += 1;
             end = j;
-        } else if seps.contains(&b) && !digits.is_empty() && at(body, j + 1).is_ascii_digit() {
+        } else if seps.contains(&b) && digits.len > 0 && at(body, j + 1).is_ascii_digit() {
             j += 1;
         } else {
             break;
@@ -195,33 +318,15 @@ fn plausible_issuer(d: &[u8]) -> bool {
     }
 }
 
-fn scan_cards(body: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    while i < body.len() {
-        let b = at(body, i);
-        if !b.is_ascii_digit() || is_word(prev(body, i)) {
-            i += 1;
-            continue;
-        }
-        let (end, digits) = digit_run(body, i, b" -", 19);
-        if (13..=19).contains(&digits.len())
-            && !is_word(at(body, end))
-            && plausible_issuer(&digits)
-            && luhn_valid(&digits)
-        {
-            out.push(Finding {
-                detector: Detector::Card,
-                start: i,
-                len: end - i,
-            });
-        }
-        // Skip the rest of this number (separators included): linear overall.
-        let mut j = end.max(i + 1);
-        while j < body.len() && (at(body, j).is_ascii_digit()) {
-            j += 1;
-        }
-        i = j;
-    }
+/// A card number starting at `i` (a digit after a non-word byte): (end, valid).
+fn card_at(body: &[u8], i: usize) -> (usize, bool) {
+    let (end, digits) = digit_run(body, i, b" -", 19);
+    let digits = digits.as_slice();
+    let ok = (13..=19).contains(&digits.len())
+        && !is_word(at(body, end))
+        && plausible_issuer(digits)
+        && luhn_valid(digits);
+    (end, ok)
 }
 
 /// Check digit of a resident registration number from its first 12 digits.
@@ -247,40 +352,24 @@ fn rrn_valid(d: &[u8]) -> bool {
         && rrn_check_digit(d) == Some(d[12])
 }
 
-fn scan_rrn(body: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    while i < body.len() {
-        if !at(body, i).is_ascii_digit() || is_word(prev(body, i)) {
-            i += 1;
-            continue;
-        }
-        let mut j = i;
-        while j < body.len() && at(body, j).is_ascii_digit() && j - i < 14 {
-            j += 1;
-        }
-        let mut digits: Vec<u8> = body[i..j].iter().map(|b| b - b'0').collect();
-        let mut end = j;
-        if digits.len() == 6 && at(body, j) == b'-' {
-            let mut k = j + 1;
-            while k < body.len() && at(body, k).is_ascii_digit() && k - j <= 8 {
-                k += 1;
-            }
-            digits.extend(body[j + 1..k].iter().map(|b| b - b'0'));
-            end = k;
-        }
-        if !is_word(at(body, end)) && rrn_valid(&digits) {
-            out.push(Finding {
-                detector: Detector::KrRrn,
-                start: i,
-                len: end - i,
-            });
-        }
-        let mut k = end.max(i + 1);
-        while k < body.len() && at(body, k).is_ascii_digit() {
+/// A resident registration number starting at `i`: (end, valid).
+fn rrn_at(body: &[u8], i: usize) -> (usize, bool) {
+    let mut j = i;
+    while j < body.len() && at(body, j).is_ascii_digit() && j - i < 14 {
+        j += 1;
+    }
+    let mut digits = Digits::new();
+    body[i..j].iter().for_each(|b| digits.push(b - b'0'));
+    let mut end = j;
+    if digits.len == 6 && at(body, j) == b'-' {
+        let mut k = j + 1;
+        while k < body.len() && at(body, k).is_ascii_digit() && k - j <= 8 {
             k += 1;
         }
-        i = k;
+        body[j + 1..k].iter().for_each(|b| digits.push(b - b'0'));
+        end = k;
     }
+    (end, !is_word(at(body, end)) && rrn_valid(digits.as_slice()))
 }
 
 fn is_local(b: u8) -> bool {
@@ -291,87 +380,46 @@ fn is_domain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
 }
 
-fn scan_email(body: &[u8], out: &mut Vec<Finding>) {
-    let mut last_end = 0;
-    for (at_pos, _) in body.iter().enumerate().filter(|(_, &b)| b == b'@') {
-        if at_pos < last_end {
-            continue;
-        }
-        // Local part: at most 64 bytes to the left.
-        let mut s = at_pos;
-        while s > last_end && at_pos - s < 64 && is_local(at(body, s - 1)) {
-            s -= 1;
-        }
-        while s < at_pos && at(body, s) == b'.' {
-            s += 1;
-        }
-        if s == at_pos {
-            continue;
-        }
-        // Domain: at most 253 bytes to the right, ends on a letter TLD of 2+ letters.
-        let mut e = at_pos + 1;
-        while e < body.len() && e - at_pos <= 253 && is_domain(at(body, e)) {
-            e += 1;
-        }
-        while e > at_pos + 1 && matches!(at(body, e - 1), b'.' | b'-') {
-            e -= 1;
-        }
-        let domain = &body[at_pos + 1..e];
-        let Some(dot) = domain.iter().rposition(|&b| b == b'.') else {
-            continue;
-        };
-        let tld = &domain[dot + 1..];
-        if dot == 0 || tld.len() < 2 || !tld.iter().all(u8::is_ascii_alphabetic) {
-            continue;
-        }
-        if domain.first().is_some_and(|&b| b == b'-' || b == b'.') {
-            continue;
-        }
-        out.push(Finding {
-            detector: Detector::Email,
-            start: s,
-            len: e - s,
-        });
-        last_end = e;
+/// An e-mail address around the `@` at `at_pos`, not starting before `floor`.
+fn email_at(body: &[u8], at_pos: usize, floor: usize) -> Option<(usize, usize)> {
+    // Local part: at most 64 bytes to the left.
+    let mut s = at_pos;
+    while s > floor && at_pos - s < 64 && is_local(at(body, s - 1)) {
+        s -= 1;
     }
+    while s < at_pos && at(body, s) == b'.' {
+        s += 1;
+    }
+    if s == at_pos {
+        return None;
+    }
+    // Domain: at most 253 bytes to the right, ends on a letter TLD of 2+ letters.
+    let mut e = at_pos + 1;
+    while e < body.len() && e - at_pos <= 253 && is_domain(at(body, e)) {
+        e += 1;
+    }
+    while e > at_pos + 1 && matches!(at(body, e - 1), b'.' | b'-') {
+        e -= 1;
+    }
+    let domain = body.get(at_pos + 1..e)?;
+    let dot = domain.iter().rposition(|&b| b == b'.')?;
+    let tld = &domain[dot + 1..];
+    if dot == 0 || tld.len() < 2 || !tld.iter().all(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    if domain.first().is_some_and(|&b| b == b'-' || b == b'.') {
+        return None;
+    }
+    Some((s, e))
 }
 
-fn scan_phone(body: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    while i < body.len() {
-        let b = at(body, i);
-        let p = prev(body, i);
-        if b == b'+' && !is_word(p) && matches!(at(body, i + 1), b'1'..=b'9') {
-            let (end, digits) = digit_run(body, i + 1, b" -", 15);
-            if (8..=15).contains(&digits.len()) && !is_word(at(body, end)) {
-                out.push(Finding {
-                    detector: Detector::Phone,
-                    start: i,
-                    len: end - i,
-                });
-            }
-            i = end.max(i + 1);
-            continue;
-        }
-        if b == b'0' && !is_word(p) && p != b'+' {
-            if let Some(end) = kr_mobile(body, i) {
-                out.push(Finding {
-                    detector: Detector::Phone,
-                    start: i,
-                    len: end - i,
-                });
-                i = end;
-                continue;
-            }
-        }
-        if b.is_ascii_digit() {
-            while i < body.len() && at(body, i).is_ascii_digit() {
-                i += 1;
-            }
-        } else {
-            i += 1;
-        }
+/// An E.164 number at the `+` at `i`: 8 to 15 digits, single spaces or dashes between.
+fn e164_at(body: &[u8], i: usize) -> Option<usize> {
+    if !matches!(at(body, i + 1), b'1'..=b'9') {
+        return None;
     }
+    let (end, digits) = digit_run(body, i + 1, b" -", 15);
+    ((8..=15).contains(&digits.len) && !is_word(at(body, end))).then_some(end)
 }
 
 /// `01X` + 3 or 4 digits + 4 digits, groups separated by one `-`, one space or nothing
@@ -554,6 +602,9 @@ const KEYS: &[KeyShape] = &[
     },
 ];
 
+/// First bytes of the prefixes in [`KEYS`]: other positions are skipped at once.
+const KEY_FIRST_BYTES: &[u8] = b"Agnrsx";
+
 const PEM_BEGIN: &[u8] = b"-----BEGIN ";
 const PEM_KEY_END: &[u8] = b"PRIVATE KEY-----";
 /// Longest PEM private-key block masked as one finding.
@@ -566,73 +617,62 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn scan_keys(body: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    let mut next_end: Option<usize> = None;
-    let mut searched_to = 0;
-    while i < body.len() {
-        let b = at(body, i);
-        if b == b'-' && body[i..].starts_with(PEM_BEGIN) {
-            // "-----BEGIN [RSA |EC |OPENSSH |ENCRYPTED ]PRIVATE KEY-----" ... "-----END ...-----"
-            let head_end = (i + 64).min(body.len());
-            if let Some(p) = find(&body[i..head_end], PEM_KEY_END) {
-                let after_head = i + p + PEM_KEY_END.len();
-                // The next "-----END " at or after the head: searched forward only, so
-                // many headers without an end still cost one pass over the body.
-                if next_end.is_none_or(|e| e < after_head) {
-                    let from = after_head.max(searched_to);
-                    next_end = body
-                        .get(from..)
-                        .and_then(|rest| find(rest, b"-----END "))
-                        .map(|e| from + e);
-                    searched_to = next_end.unwrap_or(body.len());
-                }
-                let end = next_end
-                    .filter(|&e| e - i <= MAX_PEM_BLOCK)
-                    .and_then(|from| {
-                        let tail_end = (from + 64).min(body.len());
-                        find(&body[from..tail_end], PEM_KEY_END)
-                            .map(|t| from + t + PEM_KEY_END.len())
-                    })
-                    .unwrap_or(after_head);
-                out.push(Finding {
-                    detector: Detector::ApiKey,
-                    start: i,
-                    len: end - i,
-                });
-                i = end;
-                continue;
-            }
-        }
-        if !is_word(prev(body, i)) || i == 0 {
-            let mut matched = None;
-            for k in KEYS {
-                if k.prefix.first() != Some(&b) || !body[i..].starts_with(k.prefix) {
-                    continue;
-                }
-                let s = i + k.prefix.len();
-                let mut e = s;
-                while e < body.len() && (k.chars)(at(body, e)) && e - s <= k.max {
-                    e += 1;
-                }
-                let n = e - s;
-                if n >= k.min && n <= k.max && !word(at(body, e)) {
-                    matched = Some(e);
-                    break;
-                }
-            }
-            if let Some(e) = matched {
-                out.push(Finding {
-                    detector: Detector::ApiKey,
-                    start: i,
-                    len: e - i,
-                });
-                i = e;
-                continue;
-            }
-        }
-        i += 1;
+/// Where the forward search for `-----END ` got to.
+#[derive(Default)]
+struct PemState {
+    next_end: Option<usize>,
+    searched_to: usize,
+}
+
+/// A PEM private-key block at `i`:
+/// `-----BEGIN [RSA |EC |OPENSSH |ENCRYPTED ]PRIVATE KEY-----` ... `-----END ...-----`
+/// (the header alone when no end follows within [`MAX_PEM_BLOCK`]).
+fn pem_at(body: &[u8], i: usize, st: &mut PemState) -> Option<usize> {
+    if !body[i..].starts_with(PEM_BEGIN) {
+        return None;
     }
+    let head_end = (i + 64).min(body.len());
+    let p = find(&body[i..head_end], PEM_KEY_END)?;
+    let after_head = i + p + PEM_KEY_END.len();
+    // The next "-----END " at or after the head: searched forward only, so many headers
+    // without an end still cost one pass over the body.
+    if st.next_end.is_none_or(|e| e < after_head) {
+        let from = after_head.max(st.searched_to);
+        st.next_end = body
+            .get(from..)
+            .and_then(|rest| find(rest, b"-----END "))
+            .map(|e| from + e);
+        st.searched_to = st.next_end.unwrap_or(body.len());
+    }
+    let end = st
+        .next_end
+        .filter(|&e| e - i <= MAX_PEM_BLOCK)
+        .and_then(|from| {
+            let tail_end = (from + 64).min(body.len());
+            find(&body[from..tail_end], PEM_KEY_END).map(|t| from + t + PEM_KEY_END.len())
+        })
+        .unwrap_or(after_head);
+    Some(end)
+}
+
+/// A key with a well-known prefix at `i` (after a non-word byte): its end.
+fn key_at(body: &[u8], i: usize) -> Option<usize> {
+    let b = at(body, i);
+    for k in KEYS {
+        if k.prefix.first() != Some(&b) || !body[i..].starts_with(k.prefix) {
+            continue;
+        }
+        let s = i + k.prefix.len();
+        let mut e = s;
+        while e < body.len() && (k.chars)(at(body, e)) && e - s <= k.max {
+            e += 1;
+        }
+        let n = e - s;
+        if n >= k.min && n <= k.max && !word(at(body, e)) {
+            return Some(e);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -770,6 +810,13 @@ mod tests {
         mask(&mut plain, &findings);
         let plain = String::from_utf8(plain).unwrap();
         assert!(plain.contains(r#""num":****************}"#));
+    }
+
+    #[test]
+    fn key_first_bytes_cover_every_prefix() {
+        for k in KEYS {
+            assert!(KEY_FIRST_BYTES.contains(&k.prefix[0]), "{:?}", k.prefix);
+        }
     }
 
     #[test]
