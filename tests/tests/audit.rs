@@ -300,3 +300,62 @@ fn a_blocked_xss_increments_the_waf_and_rule_counters_and_the_revision_gauge_is_
         engine.meta().revision
     );
 }
+
+#[test]
+#[ignore = "needs Envoy, the wasm build and waapc: run `make test`"]
+fn a_monitored_xss_passes_with_a_would_deny_record_in_the_access_log_and_counters() {
+    // The basic policy in monitor mode, from a scratch copy.
+    let dir = waap_e2e::envoy::TempDir::new("waap-audit-monitor").unwrap();
+    let src = std::fs::read_to_string(
+        waap_e2e::envoy::workspace_root().join("examples/basic/policy.yaml"),
+    )
+    .unwrap();
+    let policy = dir.path().join("monitor.yaml");
+    std::fs::write(&policy, src.replacen("mode: block", "mode: monitor", 1)).unwrap();
+    let stack = envoy::start_with_policy(policy.to_str().unwrap()).unwrap();
+    let envoy = &stack.envoy;
+    let r = envoy
+        .send(&build_request(
+            "GET",
+            "/search?q=%3Cscript%3Ealert(1)%3C/script%3E",
+            &[("Host", "localhost")],
+            b"",
+        ))
+        .unwrap();
+    assert_eq!(r.status, 200, "monitor mode must let it through");
+    let id = r.header("x-request-id").unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let found = envoy
+            .log_text()
+            .lines()
+            .find(|l| l.contains(&format!(" {id} waap=")))
+            .map(str::to_string);
+        if let Some(l) = found {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "{}", envoy.log_tail(30));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(line.contains("\" 200 "), "{line}");
+    let v = json::parse(line.split(" waap=").nth(1).unwrap().as_bytes()).unwrap();
+    assert_eq!(
+        v.get("action").and_then(|a| a.as_str()),
+        Some("would_deny"),
+        "{line}"
+    );
+    let prom = || envoy.admin_get("/stats/prometheus").unwrap().text();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while prometheus_value(&prom(), "waap_waf_monitored").unwrap_or(0.0) < 1.0 {
+        assert!(Instant::now() < deadline, "{}", prom());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = prom();
+    assert_eq!(
+        prometheus_value(&text, "waap_requests_monitored"),
+        Some(1.0)
+    );
+    assert_eq!(prometheus_value(&text, "waap_rule_1001"), Some(1.0));
+    assert_eq!(prometheus_value(&text, "waap_waf_denied"), None);
+    assert_eq!(prometheus_value(&text, "waap_requests_denied"), None);
+}
