@@ -8,6 +8,7 @@
 #   make test     every test, including the Envoy end-to-end ones
 #   make lint     rustfmt and clippy (native and wasm)
 #   make docker-config   the ECDS file for envoy/docker-compose.yml
+#   make kubernetes      the policy ConfigMap for examples/kubernetes (plain Envoy, ECDS)
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -42,7 +43,7 @@ ENVOY_CONFIG := $(RUN_DIR)/$(EXAMPLE).envoy.yaml
 ECDS := $(RUN_DIR)/$(EXAMPLE).ecds.yaml
 
 
-.PHONY: istio
+.PHONY: istio kubernetes
 .PHONY: setup build build-waapc build-wasm build-tools build-ratelimit bundle ecds docker-config run reload test lint clean distclean
 
 setup:
@@ -102,6 +103,13 @@ WASM_URL ?= oci://registry.example.com/waap/filter:0.1.0
 istio: bundle build-tools
 	$(DEVTOOL) istio --wasm-url "$(WASM_URL)" --bundle $(BUNDLE) -o $(RUN_DIR)/$(EXAMPLE).wasmplugin.yaml
 	@echo "istio: $(RUN_DIR)/$(EXAMPLE).wasmplugin.yaml ($$(wc -c < $(RUN_DIR)/$(EXAMPLE).wasmplugin.yaml) bytes; Kubernetes objects must stay under 1 MiB)"
+
+# The policy ConfigMap for plain Envoy on Kubernetes (examples/kubernetes/README.md): the
+# ECDS resource with the bundle of examples/$(EXAMPLE) inside. Apply it, then
+# examples/kubernetes/envoy-deployment.yaml; re-apply it to swap the policy.
+kubernetes: bundle build-tools
+	$(DEVTOOL) kubernetes --bundle $(BUNDLE) -o $(RUN_DIR)/$(EXAMPLE).configmap.yaml
+	@echo "kubernetes: $(RUN_DIR)/$(EXAMPLE).configmap.yaml ($$(wc -c < $(RUN_DIR)/$(EXAMPLE).configmap.yaml) bytes; a ConfigMap must stay under 1 MiB)"
 
 reload: bundle ecds
 	@echo "reload: $(ECDS) replaced; Envoy applies it to the next request (see admin /stats?filter=extension_config_discovery)"

@@ -243,6 +243,8 @@ pub fn measure(s: &Spec<'_>) -> Result<Footprint, String> {
         upstream_host: "127.0.0.1".into(),
         upstream_port: ports[2],
         ecds_path: s.wasm.map(|_| ecds.to_string_lossy().into_owned()),
+        // Measured without access logs, as before they were added to the template.
+        access_log: false,
     })
     .map_err(|e| e.to_string())?;
     let t0 = Instant::now();

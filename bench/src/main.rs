@@ -288,6 +288,8 @@ fn run() -> Result<(), String> {
             upstream_host: "127.0.0.1".into(),
             upstream_port: ports[0],
             ecds_path: wasm.map(|_| ecds.to_string_lossy().into_owned()),
+            // Measured without access logs, as before they were added to the template.
+            access_log: false,
         })
         .map_err(|e| e.to_string())?;
         let e = BenchEnvoy::start(&Launch {

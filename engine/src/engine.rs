@@ -222,6 +222,13 @@ impl Engine {
         &self.program
     }
 
+    /// A number identifying the policy revision, for the `waap.bundle.revision` gauge:
+    /// the revision itself when it is a decimal number below 2^53 (exact in Prometheus'
+    /// floats), else the low 32 bits of its FNV-1a hash. The load log line gives both.
+    pub fn revision_id(&self) -> u64 {
+        revision_id(&self.meta.revision)
+    }
+
     /// A one-line summary for the load log.
     pub fn summary(&self) -> String {
         format!(
@@ -332,5 +339,34 @@ mod config_tests {
             .contains("bundle"));
         assert!(bundle_from_plugin_config(br#"{"bundle":"%%%"}"#.to_vec()).is_err());
         assert!(bundle_from_plugin_config(br#"{"bundle":"#.to_vec()).is_err());
+    }
+}
+
+/// See [`Engine::revision_id`].
+pub fn revision_id(revision: &str) -> u64 {
+    if let Ok(n) = revision.parse::<u64>() {
+        if n < (1 << 53) {
+            return n;
+        }
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in revision.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h & 0xffff_ffff
+}
+
+#[cfg(test)]
+mod revision_id_tests {
+    use super::revision_id;
+
+    #[test]
+    fn revision_id_is_the_number_or_a_stable_32_bit_hash() {
+        assert_eq!(revision_id("42"), 42);
+        assert_eq!(revision_id("a1b2"), revision_id("a1b2"));
+        assert_ne!(revision_id("a1b2"), revision_id("a1b3"));
+        assert!(revision_id("9007199254740993") <= u64::from(u32::MAX));
+        assert!(revision_id("r-2026-11-27") <= u64::from(u32::MAX));
     }
 }

@@ -401,14 +401,41 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         self.api_response_body(truncated, host).unwrap_or(v)
     }
 
-    /// Phase 5: logging. Call once at the end: runs the phase-5 rules, then writes the audit
-    /// record of a denied or monitored request.
-    pub fn on_log(&mut self, host: &dyn Host) {
+    /// Phase 5: logging. Call once at the end: runs the phase-5 rules, counts the outcome
+    /// (`waap.requests.allowed` for a request that was let through; for a WAF or limit
+    /// decision `waap.<waf|limits>.<denied|monitored>` and `waap.rule.<deciding id>`, the
+    /// families having counted theirs in [`Transaction::decide`]), then logs the audit
+    /// record of a denied or monitored request and returns it.
+    pub fn on_log(&mut self, host: &dyn Host) -> Option<String> {
         let _ = self.run_phase(5, host);
+        if self.denied.is_none() {
+            host.counter_add("waap.requests.allowed", 1);
+        }
+        let (word, (_, id)) = match (self.denied, self.would_deny) {
+            (Some(d), _) => ("denied", d),
+            (None, Some(d)) => ("monitored", d),
+            (None, None) => return None,
+        };
+        if !self.ctx.decisions.iter().any(|d| d.rule_id == id) {
+            let family = if id == 0 { "limits" } else { "waf" };
+            host.counter_add(&format!("waap.{family}.{word}"), 1);
+            if id != 0 {
+                host.counter_add(&format!("waap.rule.{id}"), 1);
+            }
+        }
+        let audit = self.audit_json(host)?;
+        host.log(LogLevel::Warn, &audit);
+        Some(audit)
+    }
+
+    /// The audit record (one compact JSON object, see [`log::Audit`]) of a request denied
+    /// or monitored so far, `None` while neither. No header values, no matched data, the
+    /// path truncated: safe for access logs (the filter exports it as filter state).
+    pub fn audit_json(&self, host: &dyn Host) -> Option<String> {
         let (action, decision) = match (self.denied, self.would_deny) {
             (Some(d), _) => ("deny", d),
             (None, Some(d)) => ("would_deny", d),
-            (None, None) => return,
+            (None, None) => return None,
         };
         let (status, id) = decision;
         let ids = self.deny_ids(id);
@@ -445,7 +472,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             family,
             score,
         };
-        host.log(LogLevel::Warn, &audit.to_json());
+        Some(audit.to_json())
     }
 
     /// The rule matches recorded so far.

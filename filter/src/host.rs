@@ -64,3 +64,22 @@ impl Host for ProxyHost {
         });
     }
 }
+
+/// Sets a gauge metric, defining it on first use (the engine's `Host` has counters only;
+/// the filter's one gauge, `waap.bundle.revision`, is set on load).
+pub fn gauge_set(name: &str, value: u64) {
+    METRICS.with(|m| {
+        let mut m = m.borrow_mut();
+        let id = match m.get(name) {
+            Some(id) => *id,
+            None => match hostcalls::define_metric(MetricType::Gauge, name) {
+                Ok(id) => {
+                    m.insert(name.to_string(), id);
+                    id
+                }
+                Err(_) => return,
+            },
+        };
+        let _ = hostcalls::record_metric(id, value);
+    });
+}

@@ -78,12 +78,14 @@ impl RootContext for WaapRoot {
                 host.log(
                     waap_engine::LogLevel::Info,
                     &format!(
-                        "waap: bundle loaded in {us} us: {} filter={}",
+                        "waap: bundle loaded in {us} us: {} revision_id={} filter={}",
                         engine.summary(),
+                        engine.revision_id(),
                         env!("CARGO_PKG_VERSION")
                     ),
                 );
                 host.counter_add("waap.bundle.loads", 1);
+                host::gauge_set("waap.bundle.revision", engine.revision_id());
                 self.engine = Some(Rc::new(engine));
                 true
             }
@@ -105,6 +107,7 @@ impl RootContext for WaapRoot {
             request_done: false,
             response_buffering: false,
             global_pending: false,
+            audit_exported: false,
         }))
     }
 
@@ -122,6 +125,8 @@ struct WaapHttp {
     response_buffering: bool,
     /// The request is held for the rate-limit service's answer.
     global_pending: bool,
+    /// The audit record is in the stream's filter state.
+    audit_exported: bool,
 }
 
 impl Context for WaapHttp {
@@ -173,6 +178,10 @@ impl Context for WaapHttp {
     }
 }
 
+/// The property the audit record is written to: Envoy keeps it as the filter state object
+/// `wasm.waap_audit`, which access logs read with `%FILTER_STATE(wasm.waap_audit:PLAIN)%`.
+const AUDIT_PROPERTY: &str = "waap_audit";
+
 fn header_map(map: MapType) -> Vec<(String, Vec<u8>)> {
     hostcalls::get_map_bytes(map).unwrap_or_default()
 }
@@ -220,10 +229,28 @@ fn request_head() -> RequestHead {
 }
 
 impl WaapHttp {
+    /// Writes the audit record of a denied or monitored request to the filter state as soon
+    /// as the decision is known (before the local reply, so that every access log, whatever
+    /// its order beside the filter's own log callback, sees it). A later phase that turns a
+    /// monitored request into a denied one overwrites it.
+    fn export_audit(&mut self) {
+        let Some(json) = self.tx.as_ref().and_then(|tx| tx.audit_json(&ProxyHost)) else {
+            return;
+        };
+        self.audit_exported = true;
+        if hostcalls::set_property(vec![AUDIT_PROPERTY], Some(json.as_bytes())).is_err() {
+            ProxyHost.log(
+                waap_engine::LogLevel::Debug,
+                "waap: could not write the audit record to the filter state",
+            );
+        }
+    }
+
     /// Answers a deny with the JSON body; returns the action that stops the stream.
     fn deny(&mut self, status: u16, rule_ids: &[u32]) -> Action {
         let host = ProxyHost;
         host.counter_add("waap.requests.denied", 1);
+        self.export_audit();
         let body = match &self.tx {
             Some(tx) => tx.deny_body(status, rule_ids),
             None => waap_engine::log::deny_body_for(status, rule_ids, ""),
@@ -248,6 +275,7 @@ impl WaapHttp {
     fn reply(&mut self, r: &waap_engine::Reply) -> Action {
         let host = ProxyHost;
         host.counter_add("waap.requests.denied", 1);
+        self.export_audit();
         let headers: Vec<(&str, &str)> = r
             .headers
             .iter()
@@ -307,7 +335,13 @@ impl WaapHttp {
 
     fn after(&mut self, v: Verdict) -> Action {
         match v {
-            Verdict::Allow => Action::Continue,
+            Verdict::Allow => {
+                // A monitored ("would deny") request goes on: record what would have happened.
+                if self.tx.as_ref().is_some_and(|t| t.would_deny().is_some()) {
+                    self.export_audit();
+                }
+                Action::Continue
+            }
             Verdict::Deny { status, rule_ids } => self.deny(status, &rule_ids),
             Verdict::Reply(r) => self.reply(&r),
         }
@@ -469,9 +503,14 @@ impl HttpContext for WaapHttp {
     fn on_log(&mut self) {
         let host = ProxyHost;
         if let Some(tx) = self.tx.as_mut() {
-            tx.on_log(&host);
+            let audit = tx.on_log(&host);
             if tx.would_deny().is_some() {
                 host.counter_add("waap.requests.monitored", 1);
+            }
+            // Decisions taken after the request phases (response rules) are exported here;
+            // access logs that run after the filter's log callback still see them.
+            if audit.is_some() && !self.audit_exported {
+                self.export_audit();
             }
         }
     }

@@ -419,3 +419,85 @@ fn enumerating_accounts_is_rate_limited() {
     assert!(statuses[..20].iter().all(|&s| s == 403), "{statuses:?}");
     assert!(statuses[20..].iter().all(|&s| s == 429), "{statuses:?}");
 }
+
+#[test]
+fn hs256_keys_cookie_tokens_and_nbf() {
+    // A policy of its own: an HS256 secret in the JWKS, the token in a cookie.
+    let dir = std::env::temp_dir().join(format!("waap-api-hs256-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0zMmI"; // 38 bytes, base64url
+    let jwks = json!({"keys": [{"kty": "oct", "kid": "hs", "alg": "HS256", "k": secret}]});
+    std::fs::write(dir.join("jwks.json"), jwks.to_string()).unwrap();
+    std::fs::copy(
+        root().join("examples/api/openapi.yaml"),
+        dir.join("openapi.yaml"),
+    )
+    .unwrap();
+    let policy = "version: 1\nmode: block\napi:\n  mode: block\n  openapi: openapi.yaml\n  jwt:\n    jwks: jwks.json\n    token: { cookie: session }\n";
+    std::fs::write(dir.join("policy.yaml"), policy).unwrap();
+    let c = waap_policy_compiler::compile_file(&dir.join("policy.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e = Engine::load(c.bundle).unwrap();
+    let key = json!({"kty": "oct", "kid": "hs", "alg": "HS256", "k": secret});
+    let get = |token: &str| {
+        let head = RequestHead {
+            method: "GET".into(),
+            uri: b"/admin/users".to_vec(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![(
+                "cookie".into(),
+                format!("theme=dark; session={token}").into_bytes(),
+            )],
+            remote_addr: "127.0.0.1".into(),
+            request_id: "h".into(),
+            peer_cert_sha256: None,
+        };
+        let host = NativeHost::default();
+        let mut tx = e.transaction(head);
+        match tx.run_request(b"", &host) {
+            Verdict::Allow => (200, vec![]),
+            Verdict::Reply(r) => (r.status, tx.decisions().iter().map(|d| d.rule_id).collect()),
+            Verdict::Deny { status, rule_ids } => (status, rule_ids),
+        }
+    };
+    let good = token::mint(
+        &key,
+        &token::claims("root", &["admin".into()], &[], now(), 300),
+        None,
+    )
+    .unwrap();
+    assert_eq!(get(&good).0, 200);
+    // Tampered payload: the HMAC no longer verifies.
+    let parts: Vec<&str> = good.split('.').collect();
+    let evil_claims = token::claims(
+        "root",
+        &["admin".into(), "superuser".into()],
+        &[],
+        now(),
+        300,
+    );
+    let evil = token::mint(&key, &evil_claims, None).unwrap();
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        evil.split('.').nth(1).unwrap(),
+        parts[2]
+    );
+    assert_eq!(get(&forged), (401, vec![330_024]));
+    // Not valid before a minute from now (beyond the 30 s skew).
+    let later = token::claims(
+        "root",
+        &["admin".into()],
+        &[("nbf".into(), (now() + 60).to_string())],
+        now(),
+        300,
+    );
+    assert_eq!(
+        get(&token::mint(&key, &later, None).unwrap()),
+        (401, vec![330_026])
+    );
+    // The scope is still enforced.
+    let weak = token::mint(&key, &token::claims("root", &[], &[], now(), 300), None).unwrap();
+    assert_eq!(get(&weak), (403, vec![330_030]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -182,6 +182,40 @@ pub struct EnvoyOptions {
     pub grpc_clusters: Vec<(String, u16)>,
     /// Serve the listener over TLS, requiring a client certificate.
     pub tls: Option<TlsListener>,
+    /// How the ECDS file is laid out on disk and watched.
+    pub ecds_layout: EcdsLayout,
+}
+
+/// How the harness stores the ECDS file and how [`Envoy::swap_bundle`] replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EcdsLayout {
+    /// A plain file replaced by an atomic rename (`make reload`).
+    #[default]
+    File,
+    /// A Kubernetes ConfigMap volume as the kubelet writes it: `waap.ecds.yaml` is a symlink
+    /// to `..data/waap.ecds.yaml`, `..data` a symlink to a timestamped directory, and an
+    /// update renames a new `..data` symlink over the old one (the file itself is never
+    /// renamed). `watch_directory` adds `path_config_source.watched_directory` on the
+    /// volume, as examples/kubernetes does.
+    KubeletConfigMap { watch_directory: bool },
+}
+
+/// Writes `text` as a new kubelet-style ConfigMap generation `gen` in `vol` and switches
+/// `..data` to it with a rename, as the kubelet's atomic writer does.
+fn kubelet_write(vol: &Path, gen: u32, text: &[u8]) -> Result<()> {
+    let name = format!("..gen_{gen}");
+    let data_dir = vol.join(&name);
+    fs::create_dir_all(&data_dir)?;
+    fs::write(data_dir.join("waap.ecds.yaml"), text)?;
+    let tmp = vol.join("..data_tmp");
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&name, &tmp)?;
+    fs::rename(&tmp, vol.join("..data"))?;
+    let link = vol.join("waap.ecds.yaml");
+    if fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink("..data/waap.ecds.yaml", &link)?;
+    }
+    Ok(())
 }
 
 /// Files for a mutual-TLS listener (PEM).
@@ -227,6 +261,7 @@ impl EnvoyOptions {
             ready_timeout: Duration::from_secs(30),
             tls: None,
             grpc_clusters: Vec::new(),
+            ecds_layout: EcdsLayout::File,
         }
     }
 }
@@ -241,6 +276,7 @@ pub struct Envoy {
     log: PathBuf,
     wasm: Option<PathBuf>,
     version: u32,
+    ecds_layout: EcdsLayout,
     // Last: dropped after the process is gone.
     dir: TempDir,
 }
@@ -265,7 +301,13 @@ impl Envoy {
         let dir = TempDir::new("waap-envoy")?;
         let ports = free_ports(2)?;
         let (listen_port, admin_port) = (ports[0], ports[1]);
-        let ecds = dir.path().join("waap.ecds.yaml");
+        let ecds = match opts.ecds_layout {
+            EcdsLayout::File => dir.path().join("waap.ecds.yaml"),
+            EcdsLayout::KubeletConfigMap { .. } => {
+                fs::create_dir_all(dir.path().join("policy"))?;
+                dir.path().join("policy").join("waap.ecds.yaml")
+            }
+        };
         let config = dir.path().join("envoy.yaml");
         let log = dir.path().join("envoy.log");
         let bootstrap = Bootstrap {
@@ -277,6 +319,7 @@ impl Envoy {
                 .filter
                 .as_ref()
                 .map(|_| ecds.to_string_lossy().into_owned()),
+            access_log: true,
         };
         let mut rendered = render::render_bootstrap(&bootstrap)?;
         for (name, port) in &opts.grpc_clusters {
@@ -298,6 +341,29 @@ impl Envoy {
                 1,
             );
         }
+        if opts.ecds_layout
+            == (EcdsLayout::KubeletConfigMap {
+                watch_directory: true,
+            })
+        {
+            // Insert `watched_directory` beside `path_config_source.path`, same indent.
+            let pcs = rendered
+                .find("path_config_source:\n")
+                .ok_or_else(|| Error::new("bootstrap template: no path_config_source"))?;
+            let line_start = pcs + "path_config_source:\n".len();
+            let line_end = rendered[line_start..]
+                .find('\n')
+                .map(|j| line_start + j + 1)
+                .ok_or_else(|| Error::new("bootstrap template: truncated"))?;
+            let line = &rendered[line_start..line_end];
+            let indent = &line[..line.len() - line.trim_start().len()];
+            let at = line_end;
+            let watched = format!(
+                "{indent}watched_directory:\n{indent}  path: \"{}\"\n",
+                dir.path().join("policy").display()
+            );
+            rendered.insert_str(at, &watched);
+        }
         fs::write(&config, rendered)?;
         if let Some(f) = &opts.filter {
             if !f.wasm.is_file() {
@@ -307,7 +373,12 @@ impl Envoy {
                 )));
             }
             let text = render::render_ecds(&f.wasm.to_string_lossy(), &f.bundle, "1")?;
-            render::write_atomic(&ecds, text.as_bytes())?;
+            match opts.ecds_layout {
+                EcdsLayout::File => render::write_atomic(&ecds, text.as_bytes())?,
+                EcdsLayout::KubeletConfigMap { .. } => {
+                    kubelet_write(&dir.path().join("policy"), 1, text.as_bytes())?
+                }
+            }
         }
         let out = fs::File::create(&log)?;
         let err = out.try_clone()?;
@@ -338,6 +409,7 @@ impl Envoy {
             log,
             wasm: opts.filter.as_ref().map(|f| f.wasm.clone()),
             version: 1,
+            ecds_layout: opts.ecds_layout,
             dir,
         };
         envoy.wait_ready(opts.ready_timeout)?;
@@ -451,7 +523,8 @@ impl Envoy {
         }
     }
 
-    /// Swaps in a new bundle: rewrites the ECDS file atomically with the next version. Envoy
+    /// Swaps in a new bundle: rewrites the ECDS file atomically with the next version (or,
+    /// in a [`EcdsLayout::KubeletConfigMap`], switches `..data` as the kubelet does). Envoy
     /// applies it to the next request; watch `extension_config_discovery.http_filter.waap.*`
     /// stats (`config_reload`, `config_fail`) to see the outcome.
     pub fn swap_bundle(&mut self, bundle: &[u8]) -> Result<()> {
@@ -461,7 +534,16 @@ impl Envoy {
             .ok_or_else(|| Error::new("this Envoy was started without the waap filter"))?;
         self.version += 1;
         let text = render::render_ecds(&wasm.to_string_lossy(), bundle, &self.version.to_string())?;
-        render::write_atomic(&self.ecds, text.as_bytes())
+        match self.ecds_layout {
+            EcdsLayout::File => render::write_atomic(&self.ecds, text.as_bytes()),
+            EcdsLayout::KubeletConfigMap { .. } => {
+                let vol = self
+                    .ecds
+                    .parent()
+                    .ok_or_else(|| Error::new("ECDS path has no directory"))?;
+                kubelet_write(vol, self.version, text.as_bytes())
+            }
+        }
     }
 }
 

@@ -14,6 +14,8 @@ pub const ECDS_TEMPLATE: &str = include_str!("../../envoy/ecds.yaml.tmpl");
 
 const FILTER_BEGIN: &str = "# @waap-filter-begin";
 const FILTER_END: &str = "# @waap-filter-end";
+const ACCESS_LOG_BEGIN: &str = "# @waap-access-log-begin";
+const ACCESS_LOG_END: &str = "# @waap-access-log-end";
 
 /// What the bootstrap is rendered with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,9 @@ pub struct Bootstrap {
     /// The ECDS file holding the waap filter; `None` renders the chain without the filter
     /// (router only), for tests of the harness itself.
     pub ecds_path: Option<String>,
+    /// Writes an access log line per request on stdout, with the filter's audit record
+    /// (`%FILTER_STATE(wasm.waap_audit:PLAIN)%`); benchmarks leave it out.
+    pub access_log: bool,
 }
 
 impl Bootstrap {
@@ -36,6 +41,7 @@ impl Bootstrap {
             upstream_host: "127.0.0.1".into(),
             upstream_port: 18080,
             ecds_path: Some(format!("target/run/{example}.ecds.yaml")),
+            access_log: true,
         }
     }
 }
@@ -73,24 +79,29 @@ pub fn substitute(template: &str, vars: &[(&str, String)]) -> Result<String> {
 /// Removes the lines from `# @waap-filter-begin` to `# @waap-filter-end`, or just the two
 /// marker lines when `keep` is set.
 fn filter_section(template: &str, keep: bool) -> Result<String> {
+    section(template, FILTER_BEGIN, FILTER_END, keep)
+}
+
+/// Removes the lines from `begin` to `end`, or just the two marker lines when `keep` is set.
+fn section(template: &str, begin: &str, end: &str, keep: bool) -> Result<String> {
     let mut out = String::with_capacity(template.len());
     let mut inside = false;
     let mut seen = false;
     for line in template.split_inclusive('\n') {
         let t = line.trim();
-        if t == FILTER_BEGIN {
+        if t == begin {
             inside = true;
             seen = true;
-        } else if t == FILTER_END {
+        } else if t == end {
             inside = false;
         } else if keep || !inside {
             out.push_str(line);
         }
     }
     if inside || !seen {
-        return Err(Error::new(
-            "template: waap filter markers missing or unbalanced",
-        ));
+        return Err(Error::new(format!(
+            "template: markers {begin} / {end} missing or unbalanced"
+        )));
     }
     Ok(out)
 }
@@ -98,6 +109,7 @@ fn filter_section(template: &str, keep: bool) -> Result<String> {
 /// Renders the bootstrap template.
 pub fn render_bootstrap(b: &Bootstrap) -> Result<String> {
     let text = filter_section(BOOTSTRAP_TEMPLATE, b.ecds_path.is_some())?;
+    let text = section(&text, ACCESS_LOG_BEGIN, ACCESS_LOG_END, b.access_log)?;
     substitute(
         &text,
         &[
@@ -160,6 +172,37 @@ pub fn render_istio(wasm_url: &str, bundle: &[u8], revision: &str) -> Result<Str
     )
 }
 
+/// The policy ConfigMap template for plain Envoy (`examples/kubernetes/configmap.yaml.tmpl`).
+pub const KUBERNETES_CONFIGMAP_TEMPLATE: &str =
+    include_str!("../../examples/kubernetes/configmap.yaml.tmpl");
+
+/// Renders the `waap-policy` ConfigMap: its key `waap.ecds.yaml` is the ECDS resource
+/// (as [`render_ecds`] writes it, version `revision`) with `bundle` inside.
+pub fn render_kubernetes_configmap(
+    wasm_path: &str,
+    bundle: &[u8],
+    revision: &str,
+) -> Result<String> {
+    let ecds = render_ecds(wasm_path, bundle, revision)?;
+    let indented: Vec<String> = ecds
+        .lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("    {l}")
+            }
+        })
+        .collect();
+    substitute(
+        KUBERNETES_CONFIGMAP_TEMPLATE,
+        &[
+            ("REVISION", revision.replace(['"', '\\', '\n'], "_")),
+            ("ECDS_INDENTED", indented.join("\n")),
+        ],
+    )
+}
+
 /// Writes `contents` to a temporary file beside `path`, then renames it over `path`: readers
 /// (and Envoy's file watcher, which only notices renames) never see a partial file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
@@ -215,6 +258,16 @@ mod tests {
             !without.contains("config_discovery") && without.contains("envoy.filters.http.router")
         );
         assert!(!without.contains("${") && !with.contains("${"));
+    }
+
+    #[test]
+    fn access_log_with_the_audit_filter_state_is_optional() {
+        let mut b = Bootstrap::for_example("basic");
+        let with = render_bootstrap(&b).unwrap();
+        assert!(with.contains("%FILTER_STATE(wasm.waap_audit:PLAIN)%"));
+        b.access_log = false;
+        let without = render_bootstrap(&b).unwrap();
+        assert!(!without.contains("access_loggers.stdout") && !without.contains("@waap-"));
     }
 
     #[test]

@@ -135,9 +135,11 @@ fn rendered_templates_validate_with_and_without_the_filter() {
         upstream_host: "127.0.0.1".into(),
         upstream_port: 18080,
         ecds_path: Some("/run/waap/test.ecds.yaml".into()),
+        access_log: true,
     };
     validate_text("with-filter.yaml", &render::render_bootstrap(&b).unwrap()).unwrap();
     b.ecds_path = None;
+    b.access_log = false;
     validate_text(
         "without-filter.yaml",
         &render::render_bootstrap(&b).unwrap(),

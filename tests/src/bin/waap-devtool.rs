@@ -18,7 +18,8 @@ use waap_e2e::render::{self, Bootstrap};
 const USAGE: &str = "usage:
   waap-devtool render [--example NAME] [--listen PORT] [--admin PORT] [--upstream-port PORT] [--ecds PATH | --no-filter] [-o OUT]
   waap-devtool ecds --wasm WASM --bundle BUNDLE -o OUT [--version V]
-  waap-devtool istio --wasm-url URL --bundle BUNDLE -o OUT";
+  waap-devtool istio --wasm-url URL --bundle BUNDLE -o OUT
+  waap-devtool kubernetes --bundle BUNDLE -o OUT [--wasm PATH_IN_POD]";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -126,6 +127,21 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 take(&mut opts, "o").ok_or("istio needs -o OUT")?,
             ));
             text = render::render_istio(&url, &bundle, &revision).map_err(|e| e.to_string())?;
+        }
+        "kubernetes" => {
+            let wasm =
+                take(&mut opts, "wasm").unwrap_or_else(|| "/etc/waap/wasm/waap_filter.wasm".into());
+            let bundle_path = take(&mut opts, "bundle").ok_or("kubernetes needs --bundle")?;
+            let bundle = std::fs::read(&bundle_path).map_err(|e| format!("{bundle_path}: {e}"))?;
+            let revision = waap_bundle::Bundle::parse(&bundle)
+                .map_err(|e| format!("{bundle_path}: {e}"))?
+                .meta
+                .revision;
+            out = Some(PathBuf::from(
+                take(&mut opts, "o").ok_or("kubernetes needs -o OUT")?,
+            ));
+            text = render::render_kubernetes_configmap(&wasm, &bundle, &revision)
+                .map_err(|e| e.to_string())?;
         }
         _ => return Err(USAGE.to_string()),
     }
