@@ -179,6 +179,8 @@ pub struct EnvoyOptions {
     pub ready_timeout: Duration,
     /// Serve the listener over TLS, requiring a client certificate.
     pub tls: Option<TlsListener>,
+    /// Named routes replacing the template's catch-all route (empty: keep it).
+    pub routes: Vec<render::NamedRoute>,
 }
 
 /// Files for a mutual-TLS listener (PEM).
@@ -223,6 +225,7 @@ impl EnvoyOptions {
             component_log_level: None,
             ready_timeout: Duration::from_secs(30),
             tls: None,
+            routes: Vec::new(),
         }
     }
 }
@@ -274,7 +277,7 @@ impl Envoy {
                 .as_ref()
                 .map(|_| ecds.to_string_lossy().into_owned()),
         };
-        let mut rendered = render::render_bootstrap(&bootstrap)?;
+        let mut rendered = render::with_routes(&render::render_bootstrap(&bootstrap)?, &opts.routes)?;
         if let Some(tls) = &opts.tls {
             let anchor = "      filter_chains:\n        - filters:";
             if !rendered.contains(anchor) {
