@@ -12,7 +12,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use waap_engine::host::Host;
-use waap_engine::{PolicySet, RequestHead, Transaction, Verdict};
+use waap_engine::{Engine, PolicySet, RequestHead, Transaction, Verdict};
 
 use crate::host::ProxyHost;
 

@@ -91,13 +91,29 @@ fn report_set(bytes: &[u8], b: &Bundle<'_>) -> Result<String, String> {
     for (sel, name) in set.selectors() {
         let what = match sel {
             Selector::Route(r) => format!("route {r}"),
-            Selector::HostPath { host, path_prefix } => format!(
-                "host {} path_prefix {}",
-                host.as_deref().unwrap_or("*"),
-                path_prefix.as_deref().unwrap_or("/")
-            ),
+            Selector::HostPath { host, path_prefix } => {
+                let mut w = Vec::new();
+                if let Some(h) = host {
+                    w.push(format!("host {h}"));
+                }
+                if let Some(p) = path_prefix {
+                    w.push(format!("path_prefix {p}"));
+                }
+                w.join(" ")
+            }
         };
         let _ = writeln!(s, "  {what:<40} -> {name}");
+    }
+    let _ = writeln!(s, "sections      {}", b.sections.len());
+    for (i, sec) in b.sections.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  #{i:<4} {:<10} offset {:>9}  bytes {:>9}{}",
+            sec.kind.name(),
+            sec.offset,
+            sec.len,
+            if sec.flags & 1 != 0 { "  required" } else { "" }
+        );
     }
     for m in &spec.members {
         let _ = writeln!(s, "policy {} ({} bytes)", m.name, m.bundle.len());
