@@ -63,9 +63,7 @@ fn bundles() -> Vec<(String, Vec<u8>)> {
         match waap_policy_compiler::compile_file(&path) {
             // Its members are small WAF policies like examples/basic; the engine benches
             // take one policy.
-            Ok(c)
-                if waap_engine::PolicySet::load(c.bundle.clone()).is_ok_and(|s| s.is_set()) =>
-            {
+            Ok(c) if waap_engine::PolicySet::load(c.bundle.clone()).is_ok_and(|s| s.is_set()) => {
                 eprintln!("skipping examples/{name}: a policy set, not one policy")
             }
             Ok(c) => out.push((name, c.bundle)),

@@ -39,7 +39,43 @@ pub struct MemberSpec {
     /// The policy's name in the set file (log lines, `waapc inspect`).
     pub name: String,
     /// A complete bundle, as `waapc compile` writes for a single policy.
+    #[serde(with = "byte_buf")]
     pub bundle: Vec<u8>,
+}
+
+/// `Vec<u8>` as one byte string: postcard writes it exactly like a sequence of `u8` (a
+/// varint length, then the bytes), but reads it in one copy instead of byte by byte.
+mod byte_buf {
+    use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
 }
 
 /// One selection rule.
@@ -178,7 +214,10 @@ impl PolicySet {
             .iter()
             .find(|s| match &s.selector {
                 Selector::Route(r) => route.as_deref() == Some(r.as_str()),
-                Selector::HostPath { host: h, path_prefix } => {
+                Selector::HostPath {
+                    host: h,
+                    path_prefix,
+                } => {
                     h.as_deref().is_none_or(|h| host_matches(h, host))
                         && path_prefix
                             .as_deref()
@@ -292,7 +331,10 @@ fn decode_spec(section: &[u8]) -> Result<PolicySetSpec, LoadError> {
         return Err(bad(format!("{n} members (1..={MAX_MEMBERS} allowed)")));
     }
     if spec.default as usize >= n {
-        return Err(bad(format!("default member {} does not exist", spec.default)));
+        return Err(bad(format!(
+            "default member {} does not exist",
+            spec.default
+        )));
     }
     if let Some(s) = spec.selectors.iter().find(|s| s.member as usize >= n) {
         return Err(bad(format!("selector member {} does not exist", s.member)));
@@ -352,7 +394,10 @@ mod tests {
 
     #[test]
     fn hosts_match_exactly_or_by_wildcard_suffix_ignoring_case_and_port() {
-        assert!(host_matches("api.example.com", strip_port(b"API.example.com:8443")));
+        assert!(host_matches(
+            "api.example.com",
+            strip_port(b"API.example.com:8443")
+        ));
         assert!(!host_matches("api.example.com", b"xapi.example.com"));
         assert!(host_matches("*.example.com", b"a.b.example.com"));
         assert!(!host_matches("*.example.com", b"example.com"));
@@ -365,6 +410,27 @@ mod tests {
     fn path_prefixes_see_the_normalized_path() {
         assert_eq!(normalized_path(b"/public/../admin/x?a=1"), b"/admin/x");
         assert_eq!(normalized_path(b"/%61dmin//y"), b"/admin/y");
+    }
+
+    #[test]
+    fn member_bundles_encode_like_a_byte_sequence() {
+        #[derive(Serialize)]
+        struct Plain {
+            name: String,
+            bundle: Vec<u8>,
+        }
+        let m = MemberSpec {
+            name: "a".into(),
+            bundle: (0..=255u8).collect(),
+        };
+        let fast = postcard::to_allocvec(&m).unwrap();
+        let plain = postcard::to_allocvec(&Plain {
+            name: m.name.clone(),
+            bundle: m.bundle.clone(),
+        })
+        .unwrap();
+        assert_eq!(fast, plain);
+        assert_eq!(postcard::from_bytes::<MemberSpec>(&fast).unwrap(), m);
     }
 
     #[test]

@@ -242,11 +242,9 @@ impl HttpContext for WaapHttp {
             .iter()
             .find(|(n, _)| n == "host")
             .map_or(&[][..], |(_, v)| v.as_slice());
-        let Some((_, engine)) = policies.select(
-            || property(&["xds", "route_name"]),
-            host_header,
-            &head.uri,
-        ) else {
+        let Some((_, engine)) =
+            policies.select(|| property(&["xds", "route_name"]), host_header, &head.uri)
+        else {
             host.log(
                 waap_engine::LogLevel::Error,
                 "waap: policy set has no policy for this request; denying",

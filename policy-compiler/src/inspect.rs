@@ -87,7 +87,11 @@ fn report_set(bytes: &[u8], b: &Bundle<'_>) -> Result<String, String> {
     );
     let _ = writeln!(s, "bytes         {}", bytes.len());
     let _ = writeln!(s, "default       {}", set.default_name());
-    let _ = writeln!(s, "selectors     {} (first match wins)", spec.selectors.len());
+    let _ = writeln!(
+        s,
+        "selectors     {} (first match wins)",
+        spec.selectors.len()
+    );
     for (sel, name) in set.selectors() {
         let what = match sel {
             Selector::Route(r) => format!("route {r}"),

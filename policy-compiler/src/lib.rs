@@ -85,8 +85,11 @@ pub fn compile_str(file: &str, src: &str) -> Result<Compiled, PolicyErrors> {
                 mc.rules,
                 mc.bundle.len()
             ));
-            c.diagnostics
-                .extend(mc.diagnostics.into_iter().map(|d| format!("policy {}: {d}", m.name)));
+            c.diagnostics.extend(
+                mc.diagnostics
+                    .into_iter()
+                    .map(|d| format!("policy {}: {d}", m.name)),
+            );
         }
         c.compile_ms = start.elapsed().as_millis();
         return Ok(c);

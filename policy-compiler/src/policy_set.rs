@@ -184,9 +184,7 @@ pub fn compile_set(
                     }
                     if let Some(h) = h.as_deref().filter(|h| {
                         let bare = h.strip_prefix("*.").unwrap_or(h);
-                        bare.is_empty()
-                            || bare.contains(['*', ':', '/', ' '])
-                            || !bare.is_ascii()
+                        bare.is_empty() || bare.contains(['*', ':', '/', ' ']) || !bare.is_ascii()
                     }) {
                         errors.push(err(
                             format!("{at}: host {h:?} must be a host name or *.domain (no port)"),
@@ -276,8 +274,7 @@ pub fn compile_set(
 /// are the members') and the POLICY_SET section, required so that a filter without
 /// policy-set support refuses the bundle. The members are not checked here.
 pub fn write_set(spec: &PolicySetSpec, meta: &Meta) -> Result<Vec<u8>, String> {
-    let bytes =
-        postcard::to_allocvec(spec).map_err(|e| format!("encoding the policy set: {e}"))?;
+    let bytes = postcard::to_allocvec(spec).map_err(|e| format!("encoding the policy set: {e}"))?;
     let mut w = BundleWriter::new();
     w.section(SectionKind::Program, true, Vec::new());
     w.section(SectionKind::PolicySet, true, bytes);
@@ -317,14 +314,21 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("set.yaml:3") && e.contains("route r is already matched"), "{e}");
+        assert!(
+            e.contains("set.yaml:3") && e.contains("route r is already matched"),
+            "{e}"
+        );
         let src = "version: 1\npolicies:\n  - name: a\n    policy: missing.yaml\ndefault: a\n";
         let e = compile_set(&set.display().to_string(), src)
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("set.yaml:4") && e.contains("missing.yaml"), "{e}");
-        let src = "version: 1\npolicies:\n  - name: a\n    policy: a.yaml\n    mtch: []\ndefault: a\n";
+        assert!(
+            e.contains("set.yaml:4") && e.contains("missing.yaml"),
+            "{e}"
+        );
+        let src =
+            "version: 1\npolicies:\n  - name: a\n    policy: a.yaml\n    mtch: []\ndefault: a\n";
         let e = compile_set(&set.display().to_string(), src)
             .err()
             .unwrap()
@@ -360,11 +364,23 @@ mod tests {
             let (name, e) = set.select(|| r, host, uri).unwrap();
             (name.to_string(), e.meta().revision.clone())
         };
-        assert_eq!(pick(Some("admin"), b"x", b"/"), ("strict".into(), strict.clone()));
+        assert_eq!(
+            pick(Some("admin"), b"x", b"/"),
+            ("strict".into(), strict.clone())
+        );
         assert_eq!(pick(Some("other"), b"x", b"/"), ("lax".into(), lax.clone()));
-        assert_eq!(pick(None, b"a.admin.test:8080", b"/ops/x"), ("strict".into(), strict.clone()));
-        assert_eq!(pick(None, b"a.admin.test", b"/pub/../ops/x?q=1"), ("strict".into(), strict));
-        assert_eq!(pick(None, b"a.admin.test", b"/pub/x"), ("lax".into(), lax.clone()));
+        assert_eq!(
+            pick(None, b"a.admin.test:8080", b"/ops/x"),
+            ("strict".into(), strict.clone())
+        );
+        assert_eq!(
+            pick(None, b"a.admin.test", b"/pub/../ops/x?q=1"),
+            ("strict".into(), strict)
+        );
+        assert_eq!(
+            pick(None, b"a.admin.test", b"/pub/x"),
+            ("lax".into(), lax.clone())
+        );
         assert_eq!(pick(None, b"admin.test", b"/ops/x"), ("lax".into(), lax));
         // A set bundle is not a single policy: Engine::load refuses it rather than
         // enforcing its empty program.
@@ -374,8 +390,8 @@ mod tests {
 
     #[test]
     fn the_route_name_is_not_asked_for_when_no_selector_names_a_route() {
-        let set = waap_engine::PolicySet::load(crate::compile_str("s", STRICT).unwrap().bundle)
-            .unwrap();
+        let set =
+            waap_engine::PolicySet::load(crate::compile_str("s", STRICT).unwrap().bundle).unwrap();
         assert!(!set.is_set() && !set.needs_route_name());
         let (name, _) = set
             .select(|| panic!("route name read"), b"h", b"/")
@@ -413,7 +429,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("policy set member broken") && e.contains("length"), "{e}");
+        assert!(
+            e.contains("policy set member broken") && e.contains("length"),
+            "{e}"
+        );
     }
 
     #[test]

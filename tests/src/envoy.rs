@@ -277,7 +277,8 @@ impl Envoy {
                 .as_ref()
                 .map(|_| ecds.to_string_lossy().into_owned()),
         };
-        let mut rendered = render::with_routes(&render::render_bootstrap(&bootstrap)?, &opts.routes)?;
+        let mut rendered =
+            render::with_routes(&render::render_bootstrap(&bootstrap)?, &opts.routes)?;
         if let Some(tls) = &opts.tls {
             let anchor = "      filter_chains:\n        - filters:";
             if !rendered.contains(anchor) {

@@ -257,9 +257,14 @@ mod tests {
     fn example_routes_replace_the_route_table() {
         let b = Bootstrap::for_example("multi");
         let text = render_example(&b, "multi").unwrap();
-        assert!(text.contains("- name: \"admin\"\n                          match: { prefix: \"/admin/\" }"));
+        assert!(text.contains(
+            "- name: \"admin\"\n                          match: { prefix: \"/admin/\" }"
+        ));
         assert!(!text.contains(DEFAULT_ROUTES));
-        assert_eq!(render_example(&b, "basic").unwrap(), render_bootstrap(&b).unwrap());
+        assert_eq!(
+            render_example(&b, "basic").unwrap(),
+            render_bootstrap(&b).unwrap()
+        );
     }
 
     #[test]

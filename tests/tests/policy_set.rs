@@ -44,7 +44,12 @@ fn two_routes_with_different_policies_behave_differently_in_one_envoy() {
     // All on one keep-alive connection: the policy is picked per request.
     let mut conn = HttpConnection::connect(envoy.addr()).unwrap();
     let public = get(&mut conn, &format!("/search?{XSS}"), "localhost");
-    assert_eq!(public.status, 200, "public route monitors: {}", envoy.log_tail(20));
+    assert_eq!(
+        public.status,
+        200,
+        "public route monitors: {}",
+        envoy.log_tail(20)
+    );
     let admin = get(&mut conn, &format!("/admin/search?{XSS}"), "localhost");
     assert_eq!(admin.status, 403, "admin route blocks");
     assert!(admin.text().contains("1001"), "{}", admin.text());
@@ -59,7 +64,11 @@ fn two_routes_with_different_policies_behave_differently_in_one_envoy() {
     );
     assert_eq!(public_long.status, 200);
     // The host selector: the public route, but host admin.example.com picks the admin policy.
-    let by_host = get(&mut conn, &format!("/search?{XSS}"), "admin.example.com:10000");
+    let by_host = get(
+        &mut conn,
+        &format!("/search?{XSS}"),
+        "admin.example.com:10000",
+    );
     assert_eq!(by_host.status, 403);
     assert!(by_host.text().contains("1001"));
     assert_eq!(get(&mut conn, "/admin/ok", "localhost").status, 200);
@@ -131,7 +140,11 @@ fn a_set_with_one_broken_member_is_rejected_and_the_old_set_keeps_serving() {
     stack.envoy.swap_bundle(&bad).unwrap();
     stack
         .envoy
-        .wait_for_stat(&format!("{STAT}.update_rejected"), 1, Duration::from_secs(10))
+        .wait_for_stat(
+            &format!("{STAT}.update_rejected"),
+            1,
+            Duration::from_secs(10),
+        )
         .unwrap();
     let log = stack.envoy.log_text();
     assert!(
@@ -144,6 +157,9 @@ fn a_set_with_one_broken_member_is_rejected_and_the_old_set_keeps_serving() {
         get(&mut conn, &format!("/admin/x?{XSS}"), "localhost").status,
         403
     );
-    assert_eq!(get(&mut conn, &format!("/x?{XSS}"), "localhost").status, 200);
+    assert_eq!(
+        get(&mut conn, &format!("/x?{XSS}"), "localhost").status,
+        200
+    );
     assert_eq!(loads(&stack), before);
 }
