@@ -3,6 +3,9 @@
 //! for host admin.example.com) and only monitors on the `public` route. A set with one
 //! broken member is rejected as a whole and the previous set keeps serving.
 
+// Test helpers outside #[test] functions may unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 use waap_e2e::client::{build_request, HttpConnection, HttpResponse};
 use waap_e2e::envoy::{self, PolicyStack};
