@@ -58,6 +58,10 @@ pub enum SectionKind {
     /// protection), postcard-encoded as one `waap_engine::families::Families`. Optional:
     /// a bundle with only WAF rules has none.
     Families,
+    /// Several named policies in one bundle: the selectors and the member bundles,
+    /// postcard-encoded as one `waap_engine::policy_set::PolicySetSpec`. Written required,
+    /// so a filter that predates policy sets refuses the bundle instead of enforcing none.
+    PolicySet,
     /// A kind this reader does not know (kept so optional sections can be skipped).
     Unknown(u32),
 }
@@ -70,6 +74,7 @@ impl SectionKind {
             SectionKind::Program => 2,
             SectionKind::Dfa => 3,
             SectionKind::Families => 4,
+            SectionKind::PolicySet => 5,
             SectionKind::Unknown(c) => c,
         }
     }
@@ -81,6 +86,7 @@ impl SectionKind {
             2 => SectionKind::Program,
             3 => SectionKind::Dfa,
             4 => SectionKind::Families,
+            5 => SectionKind::PolicySet,
             c => SectionKind::Unknown(c),
         }
     }
@@ -92,6 +98,7 @@ impl SectionKind {
             SectionKind::Program => "PROGRAM".into(),
             SectionKind::Dfa => "DFA".into(),
             SectionKind::Families => "FAMILIES".into(),
+            SectionKind::PolicySet => "POLICY_SET".into(),
             SectionKind::Unknown(c) => format!("UNKNOWN({c})"),
         }
     }
@@ -446,6 +453,14 @@ impl<'a> Bundle<'a> {
         self.sections
             .iter()
             .find(|s| s.kind == SectionKind::Families)
+            .map(|s| self.section_bytes(s))
+    }
+
+    /// The POLICY_SET section's bytes, if the bundle is a policy set.
+    pub fn policy_set(&self) -> Option<&'a [u8]> {
+        self.sections
+            .iter()
+            .find(|s| s.kind == SectionKind::PolicySet)
             .map(|s| self.section_bytes(s))
     }
 

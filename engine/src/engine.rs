@@ -105,6 +105,12 @@ impl Engine {
         // borrows to `&self`.
         let slice: &'static [u8] = unsafe { core::mem::transmute::<&[u8], &'static [u8]>(slice) };
         let bundle = Bundle::parse(slice).map_err(LoadError::Bundle)?;
+        if bundle.policy_set().is_some() {
+            return Err(LoadError::Program(
+                "the bundle is a policy set (several policies): load it with PolicySet::load"
+                    .into(),
+            ));
+        }
         let program: Program = postcard::from_bytes(bundle.program())
             .map_err(|e| LoadError::Program(format!("does not decode: {e}")))?;
         if program.version != PROGRAM_VERSION {

@@ -12,19 +12,19 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use waap_engine::host::Host;
-use waap_engine::{Engine, RequestHead, Transaction, Verdict};
+use waap_engine::{Engine, PolicySet, RequestHead, Transaction, Verdict};
 
 use crate::host::ProxyHost;
 
 proxy_wasm::main! {{
     // Also installs a panic hook that logs at critical level before the abort.
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WaapRoot { engine: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WaapRoot { policies: None }) });
 }}
 
-/// Owns the loaded engine of one VM.
+/// Owns the loaded policies of one VM (one, or a policy set picked per request).
 struct WaapRoot {
-    engine: Option<Rc<Engine>>,
+    policies: Option<Rc<PolicySet>>,
 }
 
 impl Context for WaapRoot {}
@@ -72,7 +72,7 @@ impl RootContext for WaapRoot {
             }
         };
         let start = host.now_nanos();
-        match Engine::load(bytes).and_then(|e| e.with_bot_keys(bot_keys)) {
+        match PolicySet::load(bytes).and_then(|e| e.with_bot_keys(bot_keys)) {
             Ok(engine) => {
                 let us = host.now_nanos().saturating_sub(start) / 1000;
                 host.log(
@@ -86,7 +86,7 @@ impl RootContext for WaapRoot {
                 );
                 host.counter_add("waap.bundle.loads", 1);
                 host::gauge_set("waap.bundle.revision", engine.revision_id());
-                self.engine = Some(Rc::new(engine));
+                self.policies = Some(Rc::new(engine));
                 true
             }
             Err(e) => {
@@ -102,7 +102,7 @@ impl RootContext for WaapRoot {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(WaapHttp {
-            engine: self.engine.clone(),
+            policies: self.policies.clone(),
             tx: None,
             request_done: false,
             response_buffering: false,
@@ -118,7 +118,7 @@ impl RootContext for WaapRoot {
 
 /// One request.
 struct WaapHttp {
-    engine: Option<Rc<Engine>>,
+    policies: Option<Rc<PolicySet>>,
     tx: Option<Transaction<Rc<Engine>>>,
     /// Phase 2 has run.
     request_done: bool,
@@ -351,7 +351,7 @@ impl WaapHttp {
 impl HttpContext for WaapHttp {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
         let host = ProxyHost;
-        let Some(engine) = self.engine.clone() else {
+        let Some(policies) = self.policies.clone() else {
             // No bundle in this VM (cannot happen after a successful on_configure): fail
             // closed, since an unconfigured WAF must not silently pass traffic.
             host.log(
@@ -362,6 +362,22 @@ impl HttpContext for WaapHttp {
         };
         host.counter_add("waap.requests.inspected", 1);
         let mut head = request_head();
+        // The policy for this request; the route name is read only when a selector needs it.
+        let host_header = head
+            .headers
+            .iter()
+            .find(|(n, _)| n == "host")
+            .map_or(&[][..], |(_, v)| v.as_slice());
+        let Some((_, engine)) =
+            policies.select(|| property(&["xds", "route_name"]), host_header, &head.uri)
+        else {
+            host.log(
+                waap_engine::LogLevel::Error,
+                "waap: policy set has no policy for this request; denying",
+            );
+            return self.deny(503, &[]);
+        };
+        let engine = engine.clone();
         // Envoy's HTTP/1 codec consumes `Transfer-Encoding: chunked` before filters run.
         // A request with a body still to come and no Content-Length was chunked: say so,
         // or rules such as CRS 920180 take it for a body-less POST.

@@ -9,6 +9,9 @@ use waap_engine::Engine;
 /// same message the filter would log.
 pub fn report(bytes: &[u8]) -> Result<String, String> {
     let b = Bundle::parse(bytes).map_err(|e| format!("invalid bundle: {e}"))?;
+    if b.policy_set().is_some() {
+        return report_set(bytes, &b);
+    }
     let engine = Engine::load(bytes.to_vec()).map_err(|e| e.to_string())?;
     let p = engine.program();
     let mut s = String::new();
@@ -65,6 +68,65 @@ pub fn report(bytes: &[u8]) -> Result<String, String> {
             sec.len,
             if sec.flags & 1 != 0 { "  required" } else { "" }
         );
+    }
+    Ok(s)
+}
+
+/// The report of a policy-set bundle: the set, its selectors, then each member's report.
+fn report_set(bytes: &[u8], b: &Bundle<'_>) -> Result<String, String> {
+    use waap_engine::policy_set::{PolicySetSpec, Selector};
+    // Loads every member exactly as the filter would (fails with the filter's message).
+    let set = waap_engine::PolicySet::load(bytes.to_vec()).map_err(|e| e.to_string())?;
+    let spec: PolicySetSpec = postcard::from_bytes(b.policy_set().unwrap_or_default())
+        .map_err(|e| format!("section POLICY_SET: {e}"))?;
+    let mut s = String::new();
+    let _ = writeln!(s, "format        {FORMAT_MAJOR}.{}", b.minor);
+    let _ = writeln!(s, "policy set    {} policies", spec.members.len());
+    let _ = writeln!(s, "revision      {}", b.meta.revision);
+    let _ = writeln!(
+        s,
+        "compiler      {} {}",
+        b.meta.compiler, b.meta.compiler_version
+    );
+    let _ = writeln!(s, "bytes         {}", bytes.len());
+    let _ = writeln!(s, "default       {}", set.default_name());
+    let _ = writeln!(
+        s,
+        "selectors     {} (first match wins)",
+        spec.selectors.len()
+    );
+    for (sel, name) in set.selectors() {
+        let what = match sel {
+            Selector::Route(r) => format!("route {r}"),
+            Selector::HostPath { host, path_prefix } => {
+                let mut w = Vec::new();
+                if let Some(h) = host {
+                    w.push(format!("host {h}"));
+                }
+                if let Some(p) = path_prefix {
+                    w.push(format!("path_prefix {p}"));
+                }
+                w.join(" ")
+            }
+        };
+        let _ = writeln!(s, "  {what:<40} -> {name}");
+    }
+    let _ = writeln!(s, "sections      {}", b.sections.len());
+    for (i, sec) in b.sections.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  #{i:<4} {:<10} offset {:>9}  bytes {:>9}{}",
+            sec.kind.name(),
+            sec.offset,
+            sec.len,
+            if sec.flags & 1 != 0 { "  required" } else { "" }
+        );
+    }
+    for m in &spec.members {
+        let _ = writeln!(s, "policy {} ({} bytes)", m.name, m.bundle.len());
+        for line in report(&m.bundle)?.lines() {
+            let _ = writeln!(s, "  {line}");
+        }
     }
     Ok(s)
 }

@@ -10,6 +10,7 @@ pub mod crs;
 pub mod error;
 pub mod explain;
 pub mod inspect;
+pub mod policy_set;
 pub mod ratelimit;
 pub mod rawhttp;
 pub mod schema;
@@ -55,9 +56,45 @@ pub fn compile_file(path: &Path) -> Result<Compiled, PolicyErrors> {
     compile_str(&name, &src)
 }
 
-/// Compiles policy source text; `file` names it in errors.
+/// Compiles policy source text; `file` names it in errors. A policy-set file (top-level
+/// `policies:`, see [`policy_set`]) compiles into one bundle holding every member.
 pub fn compile_str(file: &str, src: &str) -> Result<Compiled, PolicyErrors> {
     let start = Instant::now();
+    if policy_set::is_policy_set(src) {
+        let (bundle, revision, members) = policy_set::compile_set(file, src)?;
+        let mut c = Compiled {
+            bundle,
+            revision,
+            rules: 0,
+            stats: backend::BackendStats::default(),
+            compile_ms: 0,
+            diagnostics: Vec::new(),
+            files: 0,
+        };
+        for m in members {
+            let mc = m.compiled;
+            c.rules += mc.rules;
+            c.stats.dfas += mc.stats.dfas;
+            c.stats.fallbacks += mc.stats.fallbacks;
+            c.stats.prefilters += mc.stats.prefilters;
+            c.stats.dfa_bytes += mc.stats.dfa_bytes;
+            c.files += mc.files;
+            c.diagnostics.push(format!(
+                "policy {}: revision {}, {} rules, bundle {} bytes",
+                m.name,
+                mc.revision,
+                mc.rules,
+                mc.bundle.len()
+            ));
+            c.diagnostics.extend(
+                mc.diagnostics
+                    .into_iter()
+                    .map(|d| format!("policy {}: {d}", m.name)),
+            );
+        }
+        c.compile_ms = start.elapsed().as_millis();
+        return Ok(c);
+    }
     let mut fe = yaml::parse(file, src)?;
     let revision = fe
         .revision

@@ -36,7 +36,15 @@ fn main() -> ExitCode {
 /// Reads (exit 2) and loads (exit 1) a bundle.
 fn load_bundle(path: &str) -> Result<waap_engine::Engine, (u8, String)> {
     let bytes = std::fs::read(path).map_err(|e| (2, format!("waapc: cannot read {path}: {e}")))?;
-    waap_engine::Engine::load(bytes).map_err(|e| (1, format!("{path}: {e}")))
+    let set = waap_engine::PolicySet::load(bytes).map_err(|e| (1, format!("{path}: {e}")))?;
+    if set.is_set() {
+        eprintln!(
+            "waapc: {path} is a policy set: evaluating its default policy {}",
+            set.default_name()
+        );
+    }
+    set.into_member(None)
+        .ok_or_else(|| (1, format!("{path}: policy set has no default policy")))
 }
 
 /// Reads (exit 2 on I/O errors) and compiles (exit 1 on policy errors) a policy file.

@@ -53,6 +53,18 @@ fn schema_is_a_valid_draft_2020_12_schema() {
     jsonschema::meta::validate(&s).unwrap();
 }
 
+/// Schema errors of a policy-set file against `policy-set.schema.json`.
+fn set_schema_errors(src: &str) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(root().join("policy-compiler/policy-set.schema.json")).unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    let v = jsonschema::draft202012::new(&schema).unwrap();
+    let instance = yaml_to_json(src);
+    v.iter_errors(&instance)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
 #[test]
 fn example_policies_validate_against_the_schema() {
     let mut checked = 0;
@@ -60,6 +72,20 @@ fn example_policies_validate_against_the_schema() {
         let policy = entry.unwrap().path().join("policy.yaml");
         if policy.is_file() {
             let src = std::fs::read_to_string(&policy).unwrap();
+            // A policy set: the set file against its schema, each member against this one.
+            if waap_policy_compiler::policy_set::is_policy_set(&src) {
+                let errors = set_schema_errors(&src);
+                assert!(errors.is_empty(), "{}: {errors:#?}", policy.display());
+                let set = yaml_to_json(&src);
+                for m in set["policies"].as_array().unwrap() {
+                    let member = policy.with_file_name(m["policy"].as_str().unwrap());
+                    let errors = schema_errors(&std::fs::read_to_string(&member).unwrap());
+                    assert!(errors.is_empty(), "{}: {errors:#?}", member.display());
+                    checked += 1;
+                }
+                assert!(!set_schema_errors("version: 1\npolicies: []\ndefault: a\n").is_empty());
+                continue;
+            }
             let errors = schema_errors(&src);
             assert!(errors.is_empty(), "{}: {errors:#?}", policy.display());
             checked += 1;

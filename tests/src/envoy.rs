@@ -182,6 +182,8 @@ pub struct EnvoyOptions {
     pub grpc_clusters: Vec<(String, u16)>,
     /// Serve the listener over TLS, requiring a client certificate.
     pub tls: Option<TlsListener>,
+    /// Named routes replacing the template's catch-all route (empty: keep it).
+    pub routes: Vec<render::NamedRoute>,
     /// How the ECDS file is laid out on disk and watched.
     pub ecds_layout: EcdsLayout,
 }
@@ -262,6 +264,7 @@ impl EnvoyOptions {
             tls: None,
             grpc_clusters: Vec::new(),
             ecds_layout: EcdsLayout::File,
+            routes: Vec::new(),
         }
     }
 }
@@ -321,7 +324,8 @@ impl Envoy {
                 .map(|_| ecds.to_string_lossy().into_owned()),
             access_log: true,
         };
-        let mut rendered = render::render_bootstrap(&bootstrap)?;
+        let mut rendered =
+            render::with_routes(&render::render_bootstrap(&bootstrap)?, &opts.routes)?;
         for (name, port) in &opts.grpc_clusters {
             rendered.push_str(&render::grpc_cluster(name, *port));
         }

@@ -145,6 +145,65 @@ pub fn grpc_cluster(name: &str, port: u16) -> String {
     )
 }
 
+/// A named route of the listener's route table; every route goes to the upstream cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedRoute {
+    /// The route's name (what the filter reads as `xds.route_name`).
+    pub name: String,
+    /// Its path prefix.
+    pub prefix: String,
+}
+
+impl NamedRoute {
+    /// A route `name` for paths starting with `prefix`.
+    pub fn new(name: &str, prefix: &str) -> NamedRoute {
+        NamedRoute {
+            name: name.into(),
+            prefix: prefix.into(),
+        }
+    }
+}
+
+/// The template's route table: one unnamed catch-all route.
+const DEFAULT_ROUTES: &str = "                      routes:\n                        - match: { prefix: \"/\" }\n                          route: { cluster: upstream }\n";
+
+/// The named routes of an example whose route table differs from the template's (the
+/// policy-set example selects its policies by route name).
+pub fn example_routes(example: &str) -> Vec<NamedRoute> {
+    match example {
+        "multi" => vec![
+            NamedRoute::new("admin", "/admin/"),
+            NamedRoute::new("public", "/"),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// Replaces the rendered bootstrap's route table by `routes`, in order (first match wins);
+/// no routes leaves the template's.
+pub fn with_routes(rendered: &str, routes: &[NamedRoute]) -> Result<String> {
+    if routes.is_empty() {
+        return Ok(rendered.to_string());
+    }
+    if !rendered.contains(DEFAULT_ROUTES) {
+        return Err(Error::new("bootstrap template: route table not found"));
+    }
+    let mut table = String::from("                      routes:\n");
+    for r in routes {
+        table.push_str(&format!(
+            "                        - name: {}\n                          match: {{ prefix: {} }}\n                          route: {{ cluster: upstream }}\n",
+            quoted(&r.name),
+            quoted(&r.prefix)
+        ));
+    }
+    Ok(rendered.replacen(DEFAULT_ROUTES, &table, 1))
+}
+
+/// Renders the bootstrap for `examples/<example>`: the template with the example's routes.
+pub fn render_example(b: &Bootstrap, example: &str) -> Result<String> {
+    with_routes(&render_bootstrap(b)?, &example_routes(example))
+}
+
 /// Renders the ECDS resource: the wasm filter with `bundle` as its BytesValue configuration.
 pub fn render_ecds(wasm_path: &str, bundle: &[u8], version: &str) -> Result<String> {
     substitute(
@@ -268,6 +327,20 @@ mod tests {
         b.access_log = false;
         let without = render_bootstrap(&b).unwrap();
         assert!(!without.contains("access_loggers.stdout") && !without.contains("@waap-"));
+    }
+
+    #[test]
+    fn example_routes_replace_the_route_table() {
+        let b = Bootstrap::for_example("multi");
+        let text = render_example(&b, "multi").unwrap();
+        assert!(text.contains(
+            "- name: \"admin\"\n                          match: { prefix: \"/admin/\" }"
+        ));
+        assert!(!text.contains(DEFAULT_ROUTES));
+        assert_eq!(
+            render_example(&b, "basic").unwrap(),
+            render_bootstrap(&b).unwrap()
+        );
     }
 
     #[test]

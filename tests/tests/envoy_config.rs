@@ -68,7 +68,7 @@ fn example_envoy_configs_are_renders_of_the_template() {
     let examples = example_configs().unwrap();
     assert!(!examples.is_empty(), "no examples/*/envoy.yaml found");
     for (name, path) in examples {
-        let expected = render::render_bootstrap(&Bootstrap::for_example(&name)).unwrap();
+        let expected = render::render_example(&Bootstrap::for_example(&name), &name).unwrap();
         let actual = fs::read_to_string(&path).unwrap();
         assert!(
             actual == expected,

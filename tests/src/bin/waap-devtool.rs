@@ -92,7 +92,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 b.ecds_path = None;
             }
             out = take(&mut opts, "o").map(PathBuf::from);
-            text = render::render_bootstrap(&b).map_err(|e| e.to_string())?;
+            text = render::render_example(&b, &example).map_err(|e| e.to_string())?;
         }
         "ecds" => {
             let wasm = take(&mut opts, "wasm").ok_or("ecds needs --wasm")?;
