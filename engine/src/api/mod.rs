@@ -283,6 +283,21 @@ pub fn x5t_s256_from_hex(hex: &str) -> Option<String> {
     Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The lower-case media type of a `Content-Type` header, without parameters ("" if none).
+fn media_type(headers: &[(String, Vec<u8>)]) -> String {
+    let ct = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase())
+        .unwrap_or_default();
+    ct.split(';').next().unwrap_or_default().trim().to_string()
+}
+
+/// `application/json` or a `+json` type.
+fn is_json(mime: &str) -> bool {
+    mime == "application/json" || mime.ends_with("+json")
+}
+
 fn deny(status: u16, rule_id: u32, reason: &str) -> (Decision, u16, u32, String) {
     (
         Decision {
@@ -575,20 +590,12 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
             let reason = format!("request body over {} bytes", api.limits.max_body);
             return self.api_deny(host, 413, 330_012, &reason, Vec::new());
         }
-        let ct = self
-            .head
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase())
-            .unwrap_or_default();
-        let mime = ct.split(';').next().unwrap_or_default().trim().to_string();
+        let mime = media_type(&self.head.headers);
         if !spec.media_types.contains(&mime) {
             let reason = format!("content type {mime} not declared for this operation");
             return self.api_deny(host, 415, 330_014, &reason, Vec::new());
         }
-        let is_json = mime == "application/json" || mime.ends_with("+json");
-        let (Some(id), true) = (spec.schema, is_json) else {
+        let (Some(id), true) = (spec.schema, is_json(&mime)) else {
             return None;
         };
         let limits = crate::schema::JsonLimits {
@@ -632,15 +639,8 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         let Some(api) = engine.families.api.as_ref() else {
             return;
         };
-        let ct = self
-            .resp
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| String::from_utf8_lossy(v).to_ascii_lowercase())
-            .unwrap_or_default();
-        let mime = ct.split(';').next().unwrap_or_default().trim().to_string();
-        let json = mime == "application/json" || mime.ends_with("+json");
+        let mime = media_type(&self.resp.headers);
+        let json = is_json(&mime);
         let status = self.resp.status;
         let schema = self
             .ctx
