@@ -1,6 +1,7 @@
-//! `waapc`, the waap policy compiler: frontends (YAML; SecLang and OpenAPI to come) lower
-//! policies into one IR ([`waap_engine::program::Program`]), passes check it, and the
-//! backend builds DFAs and writes a checksummed bundle.
+//! `waapc`, the waap policy compiler: frontends (our YAML, SecLang for the CRS, OpenAPI for
+//! the API family, policy sets) lower policies into one IR ([`waap_engine::program::Program`]
+//! for WAF rules, [`waap_engine::families::Families`] for rate limits, bots and API
+//! protection), passes check it, and the backend builds DFAs and writes a checksummed bundle.
 
 pub mod api;
 pub mod backend;
