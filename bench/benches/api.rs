@@ -54,22 +54,11 @@ fn mint(keyfile: &str, scopes: &[&str]) -> String {
 
 /// A token with `jti` = `n`, so tokens differ (the filter caches verified tokens).
 fn mint_n(keyfile: &str, scopes: &[&str], n: usize) -> String {
-    let p = root().join("examples/api/keys").join(keyfile);
-    let key: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
-    let now = ClockHost.now_nanos() as i64 / 1_000_000_000;
-    let extra = vec![
-        ("iss".to_string(), "https://auth.bank.example".to_string()),
-        ("aud".to_string(), "bank-api".to_string()),
-        ("jti".to_string(), format!("\"t{n}\"")),
-    ];
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    token::mint(
-        &key,
-        &token::claims("alice", &scopes, &extra, now, 3600),
-        None,
-    )
-    .unwrap()
+    let key = token::read_key(&root().join("examples/api/keys").join(keyfile)).unwrap();
+    let jti = format!("\"t{n}\"");
+    let issuer = Some(("https://auth.bank.example", "bank-api"));
+    let claims = token::claims_now("alice", scopes, &[("jti", &jti)], issuer, 3600);
+    token::mint(&key, &claims, None).unwrap()
 }
 
 fn head(method: &str, uri: &str, token: &str, body: Option<&str>) -> RequestHead {

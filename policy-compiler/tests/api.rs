@@ -21,28 +21,22 @@ fn engine() -> Engine {
 }
 
 fn key(name: &str) -> Value {
-    let p = root().join("examples/api/keys").join(name);
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
+    token::read_key(&root().join("examples/api/keys").join(name)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    token::now()
 }
 
 /// Claims with the example's issuer and audience.
 fn claims(sub: &str, scopes: &[&str], extra: &[(&str, &str)], exp: i64) -> Map<String, Value> {
-    let mut extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    extra.push(("iss".into(), "https://auth.bank.example".into()));
-    extra.push(("aud".into(), "bank-api".into()));
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    token::claims(sub, &scopes, &extra, now(), exp)
+    token::claims_now(
+        sub,
+        scopes,
+        extra,
+        Some(("https://auth.bank.example", "bank-api")),
+        exp,
+    )
 }
 
 fn tok(keyfile: &str, c: &Map<String, Value>) -> String {

@@ -15,26 +15,18 @@ use waap_e2e::envoy::{self, workspace_root, PolicyStack, TempDir, TlsListener};
 use waap_policy_compiler::token;
 
 fn key(name: &str) -> Value {
-    let p = workspace_root().join("examples/api/keys").join(name);
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    token::read_key(&workspace_root().join("examples/api/keys").join(name))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn claims(sub: &str, scopes: &[&str], extra: &[(&str, &str)], exp: i64) -> Map<String, Value> {
-    let mut extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    extra.push(("iss".into(), "https://auth.bank.example".into()));
-    extra.push(("aud".into(), "bank-api".into()));
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    token::claims(sub, &scopes, &extra, now(), exp)
+    token::claims_now(
+        sub,
+        scopes,
+        extra,
+        Some(("https://auth.bank.example", "bank-api")),
+        exp,
+    )
 }
 
 fn tok(keyfile: &str, c: &Map<String, Value>) -> String {
