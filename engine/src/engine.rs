@@ -205,6 +205,14 @@ impl Engine {
         built
     }
 
+    /// Whether a request needs [`crate::RequestHead::peer_cert_sha256`]: some API operation
+    /// requires a client certificate.
+    pub fn needs_peer_certificate(&self) -> bool {
+        self.api_runtime
+            .as_ref()
+            .is_some_and(|r| r.needs_peer_certificate)
+    }
+
     /// Whether regex `i` of the program matches somewhere in `hay`. An unknown index or a
     /// matcher failure counts as no match (a schema `pattern` then fails: fail closed).
     pub fn regex_is_match(&self, i: u32, hay: &[u8]) -> bool {

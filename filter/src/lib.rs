@@ -219,9 +219,6 @@ fn request_head() -> RequestHead {
         }
     }
     head.protocol = property(&["request", "protocol"]).unwrap_or_else(|| "HTTP/1.1".into());
-    // Present only on mutual-TLS connections with a verified peer certificate.
-    head.peer_cert_sha256 =
-        property(&["connection", "sha256_peer_certificate_digest"]).filter(|d| !d.is_empty());
     head.remote_addr = property(&["source", "address"])
         .map(|a| strip_port(&a))
         .unwrap_or_default();
@@ -378,6 +375,11 @@ impl HttpContext for WaapHttp {
             return self.deny(503, &[]);
         };
         let engine = engine.clone();
+        if engine.needs_peer_certificate() {
+            // Present only on mutual-TLS connections with a verified peer certificate.
+            head.peer_cert_sha256 = property(&["connection", "sha256_peer_certificate_digest"])
+                .filter(|d| !d.is_empty());
+        }
         // Envoy's HTTP/1 codec consumes `Transfer-Encoding: chunked` before filters run.
         // A request with a body still to come and no Content-Length was chunked: say so,
         // or rules such as CRS 920180 take it for a body-less POST.

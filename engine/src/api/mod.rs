@@ -233,6 +233,9 @@ pub struct ApiRuntime {
     pub verifiers: jwt::Verifiers,
     /// Tokens verified in this VM.
     pub cache: jwt::TokenCache,
+    /// Some operation requires a client certificate (the filter only then asks the proxy
+    /// for the certificate's digest).
+    pub needs_peer_certificate: bool,
 }
 
 /// Tokens remembered per VM by [`jwt::TokenCache`].
@@ -249,6 +252,7 @@ impl ApiRuntime {
         Ok(ApiRuntime {
             verifiers: jwt::Verifiers::build(keys)?,
             cache: jwt::TokenCache::new(TOKEN_CACHE_ENTRIES),
+            needs_peer_certificate: cfg.routes.iter().any(|r| r.mtls != Mtls::None),
         })
     }
 }
@@ -402,7 +406,7 @@ impl<E: core::ops::Deref<Target = crate::Engine> + Clone> crate::Transaction<E> 
         }
         let route = self.ctx.api.route.and_then(|i| api.routes.get(i as usize));
         // Token.
-        if let (Some(jcfg), true) = (&api.jwt, !api.routes.is_empty() || api.jwt.is_some()) {
+        if let Some(jcfg) = &api.jwt {
             let token = jwt::token_from(&self.head.headers, &jcfg.source).map(<[u8]>::to_vec);
             let now = (host.now_nanos() / 1_000_000_000) as i64;
             let result = match (&token, engine.api_runtime.as_ref()) {
