@@ -16,33 +16,9 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use waap_engine::host::Host;
-use waap_engine::{Engine, LogLevel, RequestHead, Verdict};
+use waap_bench::host::ClockHost;
+use waap_engine::{Engine, RequestHead, Verdict};
 use waap_policy_compiler::token;
-
-/// A host with the real clock (tokens expire) whose other calls cost nothing.
-struct ClockHost;
-
-impl Host for ClockHost {
-    fn now_nanos(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-    }
-    fn log(&self, _level: LogLevel, msg: &str) {
-        black_box(msg);
-    }
-    fn shared_get(&self, _key: &str) -> Option<(Vec<u8>, u32)> {
-        None
-    }
-    fn shared_set(&self, _key: &str, _value: &[u8], _cas: Option<u32>) -> bool {
-        true
-    }
-    fn counter_add(&self, name: &str, delta: u64) {
-        black_box((name, delta));
-    }
-}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -16,32 +16,13 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
+use waap_bench::host::QuietHost;
 use waap_engine::bots::config::Secret;
 use waap_engine::bots::token::{self, Binding};
-use waap_engine::host::Host;
-use waap_engine::{Engine, LogLevel, RequestHead, Verdict};
+use waap_engine::{Engine, RequestHead, Verdict};
 
-const NOW_S: u64 = 1_800_000_000;
-
-struct QuietHost;
-
-impl Host for QuietHost {
-    fn now_nanos(&self) -> u64 {
-        NOW_S * 1_000_000_000
-    }
-    fn log(&self, _level: LogLevel, msg: &str) {
-        black_box(msg);
-    }
-    fn shared_get(&self, _key: &str) -> Option<(Vec<u8>, u32)> {
-        None
-    }
-    fn shared_set(&self, _key: &str, _value: &[u8], _cas: Option<u32>) -> bool {
-        true
-    }
-    fn counter_add(&self, name: &str, delta: u64) {
-        black_box((name, delta));
-    }
-}
+/// The quiet host's clock, in seconds.
+const NOW_S: u64 = waap_bench::host::QUIET_NOW_NANOS / 1_000_000_000;
 
 const KEY: &str = "bench-key-0123456789abcdef0123456789";
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";

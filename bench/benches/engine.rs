@@ -16,31 +16,10 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use waap_bench::host::QuietHost;
 use waap_bench::requests::{self, RequestKind};
-use waap_engine::host::Host;
 use waap_engine::transform::Transform;
-use waap_engine::{Engine, LogLevel, RequestHead, Verdict};
-
-/// A host whose calls cost nothing, so the numbers are the engine's own.
-struct QuietHost;
-
-impl Host for QuietHost {
-    fn now_nanos(&self) -> u64 {
-        1_800_000_000_000_000_000
-    }
-    fn log(&self, _level: LogLevel, msg: &str) {
-        black_box(msg);
-    }
-    fn shared_get(&self, _key: &str) -> Option<(Vec<u8>, u32)> {
-        None
-    }
-    fn shared_set(&self, _key: &str, _value: &[u8], _cas: Option<u32>) -> bool {
-        true
-    }
-    fn counter_add(&self, name: &str, delta: u64) {
-        black_box((name, delta));
-    }
-}
+use waap_engine::{Engine, RequestHead, Verdict};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

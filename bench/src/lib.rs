@@ -7,9 +7,11 @@
 //! - [`policy`]: policy variants (CRS at another paranoia level) and waapc's summary line.
 //! - [`footprint`]: load time and memory of an idle Envoy with a filter.
 //! - [`linear`]: `waap-bench linear`, CRS on large adversarial bodies, natively.
+//! - [`host`]: the quiet `Host`s the native benchmarks run the engine with.
 //! - [`report`]: medians and spreads, the table, results.json fields, the SVG chart.
 
 pub mod footprint;
+pub mod host;
 pub mod linear;
 pub mod policy;
 pub mod proc;

@@ -12,29 +12,9 @@ use waap_e2e::json::Value;
 
 use crate::policy::{self, Changes, CompileSummary};
 use crate::report::{median, num, obj, text};
-use waap_engine::host::Host;
-use waap_engine::{Engine, LogLevel, RequestHead, Verdict};
+use waap_engine::{Engine, RequestHead, Verdict};
 
-/// A host whose calls cost (almost) nothing, so the time measured is the engine's.
-pub struct QuietHost;
-
-impl Host for QuietHost {
-    fn now_nanos(&self) -> u64 {
-        1_800_000_000_000_000_000
-    }
-    fn log(&self, _level: LogLevel, msg: &str) {
-        std::hint::black_box(msg);
-    }
-    fn shared_get(&self, _key: &str) -> Option<(Vec<u8>, u32)> {
-        None
-    }
-    fn shared_set(&self, _key: &str, _value: &[u8], _cas: Option<u32>) -> bool {
-        true
-    }
-    fn counter_add(&self, name: &str, delta: u64) {
-        std::hint::black_box((name, delta));
-    }
-}
+pub use crate::host::QuietHost;
 
 /// CPU time of the calling thread, in seconds (`CLOCK_THREAD_CPUTIME_ID`): unlike wall
 /// time it does not count the time other processes on a shared machine take the CPU.
