@@ -50,6 +50,10 @@ pub struct Engine {
     pub(crate) literals: Vec<LiteralMatcher>,
     /// Required-literal prefilters per regex.
     pub(crate) gates: Vec<Option<LiteralGate>>,
+    /// Literal forms of key-selector regexes (`None`: run the DFA).
+    pub(crate) key_forms: Vec<Option<crate::matcher::KeyForm>>,
+    /// Rule skipping by required literals.
+    pub(crate) prefilter: crate::prefilter::Prefilter,
     /// Capture matchers per regex, built on first use (`Some(None)`: could not be built).
     pub(crate) capture_vms: Vec<core::cell::RefCell<Option<Option<std::rc::Rc<CaptureMatcher>>>>>,
     pub(crate) program: Program,
@@ -169,7 +173,15 @@ impl Engine {
             .iter()
             .map(|d| LiteralGate::new(&d.required_literals))
             .collect();
+        let prefilter = crate::prefilter::Prefilter::build(&program, crate::eval::chain_hash);
+        let key_forms = program
+            .regexes
+            .iter()
+            .map(crate::matcher::KeyForm::of)
+            .collect();
         Ok(Engine {
+            key_forms,
+            prefilter,
             matchers,
             literals,
             gates,

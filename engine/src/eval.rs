@@ -149,6 +149,9 @@ type Hit = (Vec<u8>, Vec<u8>);
 /// Selector regex results by (regex, key address, key length).
 type SCache = HashMap<(usize, usize, u64), bool, BuildHasherDefault<FxHasher>>;
 
+/// Value-scan results: (address, length) -> offset into the word arena.
+type SCacheMap = HashMap<(usize, usize), u32, BuildHasherDefault<FxHasher>>;
+
 type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<FxHasher>>;
 
 /// One request's evaluation state. `E` is how the transaction holds the engine: `&Engine`
@@ -178,6 +181,12 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     scache: RefCell<SCache>,
     /// Work counters: (rules evaluated, operator runs).
     stats: core::cell::Cell<(u32, u32)>,
+    /// Prefilter view bits (`words` per view, see [`crate::prefilter`]) and which views
+    /// are computed; cleared when the request body or the response arrives.
+    pbits: RefCell<(Vec<u64>, Vec<bool>)>,
+    /// Prefilter bits of each scanned value by (address, length) of its transformed bytes
+    /// (many chains leave a value unchanged), as offsets into an arena of words.
+    vbits: RefCell<(SCacheMap, Vec<u64>)>,
     /// Facts and decisions shared by the families beside the WAF.
     pub(crate) ctx: crate::families::RequestContext,
 }
@@ -226,9 +235,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             would_deny: None,
             allowed: false,
             errors: 0,
-            tcache: RefCell::new(TCache::with_capacity_and_hasher(256, Default::default())),
+            tcache: RefCell::new(TCache::with_capacity_and_hasher(1024, Default::default())),
             scache: RefCell::new(HashMap::default()),
             stats: core::cell::Cell::new((0, 0)),
+            pbits: RefCell::new((Vec::new(), Vec::new())),
+            vbits: RefCell::new((HashMap::default(), Vec::new())),
             ctx,
         }
     }
@@ -300,6 +311,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let processor = self
             .processor_override
             .unwrap_or_else(|| BodyProcessor::for_content_type(&ct));
+        if !body.is_empty() {
+            self.clear_views();
+        }
         self.body = Some(BodyData::new(body, truncated, processor, &ct));
         if let Some(v) = self.families_request_body(host) {
             return v;
@@ -336,6 +350,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     ) -> Verdict {
         self.resp.status = status;
         self.resp.headers = headers;
+        self.clear_views();
         if self.denied.is_none() {
             self.api_response_headers();
         }
@@ -394,6 +409,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         host: &dyn Host,
     ) -> Verdict {
         self.resp.body = body;
+        self.clear_views();
         let v = self.run_phase(4, host);
         if v.is_stop() {
             return v;
@@ -554,7 +570,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 continue;
             }
             let errors_before = self.errors;
-            let matched = self.eval_rule(rule, host);
+            let matched = self.eval_rule(rule, ri, host);
             if self.errors > errors_before
                 && engine.program.on_error == crate::program::FailMode::Closed
             {
@@ -645,9 +661,12 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     /// Evaluates every link in order. As in ModSecurity v3, a link's captures and `setvar`s
     /// take effect as soon as that link matches (the next link may read them, as CRS's
     /// 920420 does); the disruptive action waits for the whole chain.
-    fn eval_rule(&mut self, rule: &Rule, host: &dyn Host) -> bool {
+    fn eval_rule(&mut self, rule: &Rule, ri: u32, host: &dyn Host) -> bool {
         let (r, o) = self.stats.get();
         self.stats.set((r + 1, o));
+        if !self.may_match(ri) {
+            return false;
+        }
         for (i, cond) in core::iter::once(&rule.cond).chain(&rule.chain).enumerate() {
             let (hits, errors) = self.eval_cond(rule, cond);
             self.errors += errors;
@@ -712,6 +731,33 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
 
     /// Runs one condition over its targets; returns the matching (name, value) pairs.
     fn eval_cond<'s>(&'s self, rule: &Rule, cond: &'s Condition) -> (Vec<Hit>, u32) {
+        // Fast path: one TX variable by name, untransformed (CRS's paranoia-level and
+        // anomaly-score checks, a third of the rules a request runs).
+        if let ([t], [], false) = (
+            cond.targets.as_slice(),
+            cond.transforms.as_slice(),
+            cond.multi_match,
+        ) {
+            if let (Collection::Tx, Selector::Key(k), false, true, true) = (
+                t.collection,
+                &t.selector,
+                t.count,
+                t.exclude.is_empty(),
+                self.removed_targets.is_empty(),
+            ) {
+                let Some(v) = self.tx.get(k.as_str()) else {
+                    return (Vec::new(), 0);
+                };
+                let (m, e) = self.test(cond, v);
+                if !m {
+                    return (Vec::new(), e);
+                }
+                let mut name = Vec::with_capacity(3 + k.len());
+                name.extend_from_slice(b"TX:");
+                name.extend_from_slice(k.as_bytes());
+                return (vec![(name, v.clone())], e);
+            }
+        }
         let mut values: Vec<(Collection, Val<'_>)> = Vec::with_capacity(16);
         if cond.targets.is_empty() {
             values.push((Collection::Env, Val::scalar(Cow::Borrowed(b""))));
@@ -805,6 +851,134 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         }
     }
 
+    /// Forgets the prefilter views (the data they were computed from changed).
+    fn clear_views(&mut self) {
+        let pb = self.pbits.get_mut();
+        pb.0.clear();
+        pb.1.clear();
+        let vb = self.vbits.get_mut();
+        vb.0.clear();
+        vb.1.clear();
+    }
+
+    /// False when rule `ri`'s first condition cannot match: its regex's required literals
+    /// occur in none of the values it reads (see [`crate::prefilter`]).
+    fn may_match(&self, ri: u32) -> bool {
+        let pf = &self.engine.prefilter;
+        let Some(Some(plan)) = pf.plans.get(ri as usize) else {
+            return true;
+        };
+        let (word, bit) = (plan.slot as usize / 64, 1u64 << (plan.slot % 64));
+        for &v in &plan.views {
+            let v = v as usize;
+            let done = self
+                .pbits
+                .try_borrow()
+                .ok()
+                .map(|pb| pb.1.get(v).copied().unwrap_or(false));
+            let Some(done) = done else {
+                return true;
+            };
+            if !done && !self.compute_view(v) {
+                return true;
+            }
+            let Ok(pb) = self.pbits.try_borrow() else {
+                return true;
+            };
+            if pb.0.get(v * pf.words + word).is_none_or(|w| w & bit != 0) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Scans view `v`'s values into its bits; false if that could not be done.
+    fn compute_view(&self, v: usize) -> bool {
+        let pf = &self.engine.prefilter;
+        let Some(view) = pf.views.get(v) else {
+            return false;
+        };
+        let mut bits = vec![0u64; pf.words];
+        let c = view.target.collection;
+        let keyed = !is_scalar(c);
+        self.collection(c, &mut |val: Val<'_>| {
+            if keyed && !self.selects_in(&view.target.selector, &val.key, true) {
+                return;
+            }
+            if view.multi {
+                // As `eval_cond` tests a multi-match condition: the value, then every
+                // transformation step that changed it.
+                self.scan_value(&val.value, val.stable, &mut bits);
+                let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
+                for t in &view.transforms {
+                    if let Cow::Owned(o) = t.apply(&cur) {
+                        pf.scan(&o, &mut bits);
+                        cur = Cow::Owned(o);
+                    }
+                }
+                return;
+            }
+            let tv = self.transformed(&val, &view.transforms, view.chain);
+            self.scan_value(&tv, val.stable && !matches!(tv, Tv::O(_)), &mut bits);
+        });
+        let Ok(mut pb) = self.pbits.try_borrow_mut() else {
+            return false;
+        };
+        let n = pf.views.len();
+        if pb.1.len() != n {
+            pb.0 = vec![0; n * pf.words];
+            pb.1 = vec![false; n];
+        }
+        let (store, done) = &mut *pb;
+        if let Some(dst) = store.get_mut(v * pf.words..(v + 1) * pf.words) {
+            dst.copy_from_slice(&bits);
+        } else {
+            return false;
+        }
+        if let Some(d) = done.get_mut(v) {
+            *d = true;
+        }
+        true
+    }
+
+    /// ORs the prefilter bits of `value` into `bits`, through the value-scan cache when the
+    /// bytes are `stable` (request data or a cached transformation).
+    fn scan_value(&self, value: &[u8], stable: bool, bits: &mut [u64]) {
+        let pf = &self.engine.prefilter;
+        if value.is_empty() {
+            return;
+        }
+        let key = (value.as_ptr() as usize, value.len());
+        let Ok(mut vb) = self.vbits.try_borrow_mut().map_err(|_| ()).and_then(|vb| {
+            if stable {
+                Ok(vb)
+            } else {
+                Err(())
+            }
+        }) else {
+            pf.scan(value, bits);
+            return;
+        };
+        let (map, arena) = &mut *vb;
+        let off = match map.get(&key) {
+            Some(&off) => off as usize,
+            None => {
+                let off = arena.len();
+                arena.resize(off + pf.words, 0);
+                if let Some(dst) = arena.get_mut(off..) {
+                    pf.scan(value, dst);
+                }
+                map.insert(key, off as u32);
+                off
+            }
+        };
+        if let Some(src) = arena.get(off..off + pf.words) {
+            for (b, s) in bits.iter_mut().zip(src) {
+                *b |= s;
+            }
+        }
+    }
+
     /// Work done so far: (rules evaluated, operator runs).
     pub fn work(&self) -> (u32, u32) {
         self.stats.get()
@@ -873,6 +1047,36 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 || (self.selects_in(&t.selector, key, stable)
                     && !t.exclude.iter().any(|s| self.selects_in(s, key, stable)))
         };
+        // One TX variable by name: a lookup, not a scan of every TX variable (TX names
+        // and selector keys are both stored lowercase). CRS counts its settings this way
+        // (`&TX:crs_setup_version`) in thirty rules per request.
+        if let (Collection::Tx, Selector::Key(k)) = (c, &t.selector) {
+            let found = self
+                .tx
+                .get_key_value(k.as_str())
+                .filter(|(name, _)| keep(name.as_bytes()));
+            if t.count {
+                let n = usize::from(found.is_some());
+                out.push((
+                    c,
+                    Val {
+                        key: Cow::Borrowed(b""),
+                        value: Cow::Owned(n.to_string().into_bytes()),
+                        stable: false,
+                    },
+                ));
+            } else if let Some((name, v)) = found {
+                out.push((
+                    c,
+                    Val {
+                        key: Cow::Borrowed(name.as_bytes()),
+                        value: Cow::Borrowed(v),
+                        stable: false,
+                    },
+                ));
+            }
+            return;
+        }
         let start = out.len();
         self.collection(c, &mut |v: Val<'a>| {
             if keep(&v.key) {
@@ -903,6 +1107,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         match s {
             Selector::All => true,
             Selector::Key(k) => key.eq_ignore_ascii_case(k.as_bytes()),
+            Selector::Regex(i)
+                if matches!(self.engine.key_forms.get(*i as usize), Some(Some(_))) =>
+            {
+                matches!(self.engine.key_forms.get(*i as usize), Some(Some(f)) if f.is_match(key))
+            }
             Selector::Regex(i) if !stable_key => self
                 .engine
                 .matchers
@@ -1240,7 +1449,7 @@ fn key_of(name: &[u8]) -> &[u8] {
     }
 }
 
-fn chain_hash(ts: &[crate::transform::Transform]) -> u64 {
+pub(crate) fn chain_hash(ts: &[crate::transform::Transform]) -> u64 {
     ts.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, t| {
         (h ^ (*t as u64 + 1)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -16,6 +16,7 @@ pub mod matcher;
 pub(crate) mod operator;
 pub mod parse;
 pub mod policy_set;
+pub mod prefilter;
 pub mod program;
 pub mod ratelimit;
 pub mod request;

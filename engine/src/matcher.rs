@@ -232,6 +232,72 @@ impl CaptureMatcher {
     }
 }
 
+/// A key-selector regex that is only a literal (`^name_`, `name.*`, `NAME_*`): answered by
+/// a byte comparison instead of a DFA run (CRS's `TX:/^header_name_920450_/` runs over
+/// every TX variable for every header).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyForm {
+    /// The literal.
+    pub literal: Vec<u8>,
+    /// `^literal`: at the start; else anywhere.
+    pub anchored: bool,
+    /// ASCII case-insensitive.
+    pub ci: bool,
+}
+
+impl KeyForm {
+    /// The form of `def`, if it is that simple.
+    pub fn of(def: &RegexDef) -> Option<KeyForm> {
+        if def.flags.multi_line {
+            return None;
+        }
+        let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-';
+        let mut p = def.pattern.as_bytes();
+        let mut ci = def.flags.case_insensitive;
+        if let Some(r) = p.strip_prefix(b"(?i)") {
+            p = r;
+            ci = true;
+        }
+        let anchored = match p.strip_prefix(b"^") {
+            Some(r) => {
+                p = r;
+                true
+            }
+            None => false,
+        };
+        // A trailing `.*` or `c*` (zero or more of one plain byte) matches the empty string.
+        if let [rest @ .., a, b'*'] = p {
+            if *a == b'.' || plain(a) {
+                p = rest;
+            }
+        }
+        if p.is_empty() || !p.iter().all(plain) {
+            return None;
+        }
+        Some(KeyForm {
+            literal: p.to_vec(),
+            anchored,
+            ci,
+        })
+    }
+
+    /// Whether `key` matches.
+    pub fn is_match(&self, key: &[u8]) -> bool {
+        let eq = |a: &[u8]| {
+            if self.ci {
+                a.eq_ignore_ascii_case(&self.literal)
+            } else {
+                a == self.literal.as_slice()
+            }
+        };
+        if self.anchored {
+            key.get(..self.literal.len()).is_some_and(eq)
+        } else {
+            key.windows(self.literal.len()).any(eq)
+        }
+    }
+}
+
 /// A cheap necessary condition for a regex: every match contains one of its required
 /// literals, so a value that lacks all of their (case-folded) byte pairs cannot match. The
 /// value's pairs are hashed into 256 bits; a literal passes when all its pair bits are set.
@@ -291,6 +357,57 @@ impl LiteralGate {
 #[cfg(test)]
 mod gate_tests {
     use super::*;
+
+    #[test]
+    fn key_forms_answer_like_the_regex() {
+        let def = |p: &str, ci: bool| RegexDef {
+            pattern: p.into(),
+            dfa: None,
+            flags: crate::program::RegexFlags {
+                case_insensitive: ci,
+                ..Default::default()
+            },
+            required_literals: vec![],
+        };
+        let cases: &[(&str, bool, &[u8], bool)] = &[
+            (
+                "^header_name_920450_",
+                false,
+                b"header_name_920450_accept",
+                true,
+            ),
+            (
+                "^header_name_920450_",
+                false,
+                b"x_header_name_920450_",
+                false,
+            ),
+            ("paramcounter_.*", false, b"tx_paramcounter_a", true),
+            (
+                "MULTIPART_HEADERS_CONTENT_TYPES_*",
+                false,
+                b"multipart_headers_content_types_x",
+                false,
+            ),
+            (
+                "MULTIPART_HEADERS_CONTENT_TYPES_*",
+                true,
+                b"multipart_headers_content_types",
+                true,
+            ),
+            ("(?i)^abc", false, b"ABCd", true),
+        ];
+        for (p, ci, key, want) in cases {
+            let d = def(p, *ci);
+            let form = KeyForm::of(&d).unwrap();
+            assert_eq!(form.is_match(key), *want, "{p} on {key:?}");
+            let m = Matcher::build(0, &d, &[]).unwrap();
+            assert_eq!(m.is_match(key).unwrap(), *want, "regex {p} on {key:?}");
+        }
+        assert!(KeyForm::of(&def("^a.b", false)).is_none());
+        assert!(KeyForm::of(&def("abc$", false)).is_none());
+        assert!(KeyForm::of(&def("^(?:a|b)", false)).is_none());
+    }
 
     #[test]
     fn gate_passes_values_containing_a_literal_in_any_case_and_rejects_others() {

@@ -47,52 +47,6 @@ pub fn build_dfa(def: &waap_engine::program::RegexDef, limit: usize) -> Result<V
     Ok(bytes.get(pad..).unwrap_or_default().to_vec())
 }
 
-/// The literals of which every match of `def` must contain one (lowercased): the
-/// prefixes regex-syntax extracts, when that set is finite, small, and every literal has
-/// at least [`MIN_PREFILTER_LITERAL`] bytes. Empty when no such set exists.
-pub fn required_literals(def: &waap_engine::program::RegexDef) -> Vec<Vec<u8>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let Ok(hir) = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .case_insensitive(def.flags.case_insensitive)
-        .dot_matches_new_line(def.flags.dot_all)
-        .multi_line(def.flags.multi_line)
-        .build()
-        .parse(&def.pattern)
-    else {
-        return Vec::new();
-    };
-    let mut ex = Extractor::new();
-    ex.kind(ExtractKind::Prefix)
-        .limit_class(8)
-        .limit_repeat(4)
-        .limit_literal_len(8)
-        .limit_total(512);
-    let seq = ex.extract(&hir);
-    let Some(lits) = seq.literals() else {
-        return Vec::new();
-    };
-    let mut out: Vec<Vec<u8>> = lits
-        .iter()
-        .map(|l| l.as_bytes().to_ascii_lowercase())
-        .collect();
-    out.sort();
-    out.dedup();
-    if out.is_empty()
-        || out.len() > MAX_PREFILTER_LITERALS
-        || out.iter().any(|l| l.len() < MIN_PREFILTER_LITERAL)
-    {
-        return Vec::new();
-    }
-    out
-}
-
-/// Shortest literal worth a prefilter.
-pub const MIN_PREFILTER_LITERAL: usize = 3;
-/// Most literals one prefilter may hold.
-pub const MAX_PREFILTER_LITERALS: usize = 64;
-
 /// Builds DFAs for every regex (fills `dfa`), then lays out the bundle.
 pub fn emit(
     program: &mut Program,
@@ -126,7 +80,7 @@ pub fn emit(
                     .push(short(&def.pattern).to_string());
             }
         }
-        def.required_literals = required_literals(def);
+        def.required_literals = crate::prefilter::required_factors(def);
         if !def.required_literals.is_empty() {
             stats.prefilters += 1;
         }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod explain;
 pub mod inspect;
 pub mod policy_set;
+pub mod prefilter;
 pub mod ratelimit;
 pub mod rawhttp;
 pub mod schema;

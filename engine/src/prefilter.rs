@@ -1,0 +1,240 @@
+//! Rule skipping by required literals.
+//!
+//! `waapc` stores with each regex a set of literals of which every match contains one
+//! (`RegexDef::required_literals`, see the compiler's `prefilter` module). At load the
+//! engine puts the literals of all regexes into one aho-corasick automaton. During a
+//! request, the values a rule reads (one collection member set under one transformation
+//! chain: a *view*) are scanned once with that automaton; the result, one bit per regex,
+//! is shared by every rule reading the same view. A rule whose first condition is a plain
+//! `@rx` with a literal set, over views that all lack its bit, cannot match and is skipped
+//! without gathering, transforming or running its DFA.
+//!
+//! The skip is exact as long as the literal sets are (a superset is harmless): targets are
+//! taken whole (exclusions and run-time target removals only shrink what a rule reads),
+//! negated and counting conditions are never skipped, multi-match views scan every
+//! intermediate value, and views are
+//! recomputed when the request body or the response arrives.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+use crate::program::{Collection, Operator, Program, Selector, Target};
+use crate::transform::Transform;
+
+/// One view: the members of a collection a selector picks, under a transformation chain.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct View {
+    /// The collection and member selector (no exclusions).
+    pub target: Target,
+    /// The transformation chain.
+    pub transforms: Vec<Transform>,
+    /// Hash of `transforms` (the transformation cache key).
+    pub chain: u64,
+    /// `multiMatch`: every intermediate value is scanned, not only the last.
+    pub multi: bool,
+}
+
+/// Which views a skippable rule reads and which bit its regex has.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    /// The regex's bit.
+    pub slot: u32,
+    /// Indices into [`Prefilter::views`].
+    pub views: Vec<u16>,
+}
+
+/// The automaton and the per-rule plans, built once per VM.
+pub struct Prefilter {
+    pub(crate) ac: Option<AhoCorasick>,
+    /// For each automaton pattern, the bits it sets.
+    pub(crate) feeds: Vec<Vec<u32>>,
+    /// `u64` words per view bitset.
+    pub(crate) words: usize,
+    pub(crate) views: Vec<View>,
+    /// Per rule (program order), the plan of its first condition.
+    pub(crate) plans: Vec<Option<Plan>>,
+}
+
+/// Collections whose members do not change within a phase and may be scanned once.
+fn stable_collection(c: Collection) -> bool {
+    use Collection::*;
+    matches!(
+        c,
+        Args | ArgsGet
+            | ArgsPost
+            | ArgsNames
+            | ArgsGetNames
+            | ArgsPostNames
+            | RequestCookies
+            | RequestCookiesNames
+            | RequestHeaders
+            | RequestHeadersNames
+            | RequestFilename
+            | RequestBasename
+            | RequestUri
+            | RequestUriRaw
+            | RequestPathRaw
+            | RequestLine
+            | RequestMethod
+            | RequestProtocol
+            | QueryString
+            | RequestBody
+            | RawBody
+            | Xml
+            | Files
+            | FilesNames
+            | MultipartPartHeaders
+            | ResponseHeaders
+            | ResponseBody
+            | RemoteAddr
+    )
+}
+
+impl Prefilter {
+    /// Builds the automaton over every regex's required literals and a plan for every
+    /// rule that can be skipped. `chain_hash` is the evaluator's transformation-chain hash.
+    pub(crate) fn build(program: &Program, chain_hash: fn(&[Transform]) -> u64) -> Prefilter {
+        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut feeds: Vec<Vec<u32>> = Vec::new();
+        let mut slot_of: Vec<Option<u32>> = vec![None; program.regexes.len()];
+        let mut set_slot_of: Vec<Option<u32>> = vec![None; program.literal_sets.len()];
+        let mut slots = 0u32;
+        let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        // Regexes: every match contains a required literal. `@pm` sets: a match is one of
+        // the literals (empty ones are ignored by the matcher, so a set of only empty
+        // literals never matches and needs no bit).
+        let sources = program
+            .regexes
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (false, i, d.required_literals.iter().collect::<Vec<_>>()))
+            .chain(program.literal_sets.iter().enumerate().map(|(i, set)| {
+                let lits: Vec<&Vec<u8>> = set.literals.iter().filter(|l| !l.is_empty()).collect();
+                (true, i, lits)
+            }));
+        for (is_set, i, lits) in sources {
+            if lits.is_empty() || lits.iter().any(|l| l.is_empty()) {
+                continue;
+            }
+            let slot = slots;
+            slots += 1;
+            let table = if is_set {
+                &mut set_slot_of
+            } else {
+                &mut slot_of
+            };
+            if let Some(s) = table.get_mut(i) {
+                *s = Some(slot);
+            }
+            for l in lits {
+                let lower = l.to_ascii_lowercase();
+                let at = *index.entry(lower.clone()).or_insert_with(|| {
+                    literals.push(lower);
+                    feeds.push(Vec::new());
+                    feeds.len() - 1
+                });
+                if let Some(f) = feeds.get_mut(at) {
+                    if !f.contains(&slot) {
+                        f.push(slot);
+                    }
+                }
+            }
+        }
+        let ac = if literals.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&literals)
+                .or_else(|_| {
+                    AhoCorasickBuilder::new()
+                        .ascii_case_insensitive(true)
+                        .build(&literals)
+                })
+                .ok()
+        };
+        let mut views: Vec<View> = Vec::new();
+        let plans = program
+            .rules
+            .iter()
+            .map(|rule| {
+                let cond = &rule.cond;
+                let slot = match cond.operator {
+                    Operator::Rx(r) => (*slot_of.get(r as usize)?)?,
+                    Operator::Pm(p) => (*set_slot_of.get(p as usize)?)?,
+                    _ => return None,
+                };
+                if ac.is_none()
+                    || cond.negated
+                    || cond.targets.is_empty()
+                    || cond
+                        .targets
+                        .iter()
+                        .any(|t| t.count || !stable_collection(t.collection))
+                {
+                    return None;
+                }
+                let chain = chain_hash(&cond.transforms);
+                let mut ids = Vec::new();
+                for t in &cond.targets {
+                    let view = View {
+                        target: Target {
+                            collection: t.collection,
+                            // A key regex selects a subset of the members: read them all.
+                            selector: match &t.selector {
+                                Selector::Regex(_) => Selector::All,
+                                s => s.clone(),
+                            },
+                            count: false,
+                            exclude: Vec::new(),
+                        },
+                        transforms: cond.transforms.clone(),
+                        chain,
+                        multi: cond.multi_match,
+                    };
+                    let id = match views.iter().position(|v| *v == view) {
+                        Some(id) => id,
+                        None => {
+                            views.push(view);
+                            views.len() - 1
+                        }
+                    };
+                    let id = u16::try_from(id).ok()?;
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                Some(Plan { slot, views: ids })
+            })
+            .collect();
+        Prefilter {
+            ac,
+            feeds,
+            words: (slots as usize).div_ceil(64),
+            views,
+            plans,
+        }
+    }
+
+    /// Number of rules that may be skipped.
+    pub fn skippable_rules(&self) -> usize {
+        self.plans.iter().filter(|p| p.is_some()).count()
+    }
+
+    /// Sets in `bits` the bit of every regex whose literal occurs in `value`.
+    pub(crate) fn scan(&self, value: &[u8], bits: &mut [u64]) {
+        let Some(ac) = &self.ac else {
+            return;
+        };
+        for m in ac.find_overlapping_iter(value) {
+            if let Some(f) = self.feeds.get(m.pattern().as_usize()) {
+                for &s in f {
+                    if let Some(w) = bits.get_mut(s as usize / 64) {
+                        *w |= 1 << (s % 64);
+                    }
+                }
+            }
+        }
+    }
+}
