@@ -197,6 +197,11 @@ impl Engine {
         })
     }
 
+    /// The rule-skipping prefilter.
+    pub fn prefilter(&self) -> &crate::prefilter::Prefilter {
+        &self.prefilter
+    }
+
     /// The capture matcher of regex `i`, built on first use.
     pub(crate) fn capture_matcher(&self, i: u32) -> Option<std::rc::Rc<CaptureMatcher>> {
         let cell = self.capture_vms.get(i as usize)?;

@@ -187,6 +187,9 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     /// Prefilter bits of each scanned value by (address, length) of its transformed bytes
     /// (many chains leave a value unchanged), as offsets into an arena of words.
     vbits: RefCell<(SCacheMap, Vec<u64>)>,
+    /// Per prefilter base (a view's target): the bits of its plain values and a state
+    /// (0 not computed, 1 only plain values, 2 some values are not plain).
+    pbase: RefCell<(Vec<u64>, Vec<u8>)>,
     /// Facts and decisions shared by the families beside the WAF.
     pub(crate) ctx: crate::families::RequestContext,
 }
@@ -240,6 +243,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             stats: core::cell::Cell::new((0, 0)),
             pbits: RefCell::new((Vec::new(), Vec::new())),
             vbits: RefCell::new((HashMap::default(), Vec::new())),
+            pbase: RefCell::new((Vec::new(), Vec::new())),
             ctx,
         }
     }
@@ -758,7 +762,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 return (vec![(name, v.clone())], e);
             }
         }
-        let mut values: Vec<(Collection, Val<'_>)> = Vec::with_capacity(16);
+        let mut values: Vec<(Collection, Val<'_>)> = Vec::with_capacity(cond.targets.len() * 4);
         if cond.targets.is_empty() {
             values.push((Collection::Env, Val::scalar(Cow::Borrowed(b""))));
         }
@@ -822,33 +826,62 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 }
             }
         }
-        let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
-        for t in transforms {
-            if let Cow::Owned(o) = t.apply(&cur) {
-                cur = Cow::Owned(o);
+        if !val.stable {
+            let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
+            for t in transforms {
+                if let Cow::Owned(o) = t.apply(&cur) {
+                    cur = Cow::Owned(o);
+                }
             }
+            return match cur {
+                Cow::Borrowed(b) => Tv::B(b),
+                Cow::Owned(o) => Tv::O(o),
+            };
+        }
+        // Step by step through the cache: chains share prefixes (CRS applies
+        // utf8toUnicode,urlDecodeUni,... in dozens of combinations) and most steps leave a
+        // benign value unchanged; equal results then share one address, so the prefilter
+        // scans them once.
+        let mut cur: Option<Rc<[u8]>> = None;
+        for &t in transforms {
+            let next = match &cur {
+                Some(rc) => self.step(rc, t),
+                None => self.step(&val.value, t),
+            };
+            if let Some(rc) = next {
+                cur = Some(rc);
+            }
+        }
+        if let Ok(mut c) = self.tcache.try_borrow_mut() {
+            c.insert(key, cur.clone());
         }
         match cur {
-            Cow::Borrowed(b) => {
-                if val.stable {
-                    if let Ok(mut c) = self.tcache.try_borrow_mut() {
-                        c.insert(key, None);
-                    }
-                }
-                Tv::B(b)
-            }
-            Cow::Owned(o) => {
-                if val.stable {
-                    let rc: Rc<[u8]> = o.into();
-                    if let Ok(mut c) = self.tcache.try_borrow_mut() {
-                        c.insert(key, Some(rc.clone()));
-                    }
-                    Tv::R(rc)
-                } else {
-                    Tv::O(o)
-                }
-            }
+            Some(rc) => Tv::R(rc),
+            None => Tv::B(&val.value),
         }
+    }
+
+    /// One transformation of stable bytes (request data or an earlier cached result),
+    /// remembered by the bytes' address: `None` when it leaves them unchanged.
+    fn step(&self, bytes: &[u8], t: crate::transform::Transform) -> Option<Rc<[u8]>> {
+        const STEP: u64 = 0xffff_ffff_0000_0000;
+        let key = (bytes.as_ptr() as usize, bytes.len(), STEP | t as u64);
+        if let Some(hit) = self
+            .tcache
+            .try_borrow()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return hit;
+        }
+        let out: Option<Rc<[u8]>> = match t.apply(bytes) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(o) => Some(o.into()),
+        };
+        if let Ok(mut c) = self.tcache.try_borrow_mut() {
+            c.insert(key, out.clone());
+        }
+        out
     }
 
     /// Forgets the prefilter views (the data they were computed from changed).
@@ -859,6 +892,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let vb = self.vbits.get_mut();
         vb.0.clear();
         vb.1.clear();
+        let pb = self.pbase.get_mut();
+        pb.0.clear();
+        pb.1.clear();
     }
 
     /// False when rule `ri`'s first condition cannot match: its regex's required literals
@@ -898,28 +934,69 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let Some(view) = pf.views.get(v) else {
             return false;
         };
-        let mut bits = vec![0u64; pf.words];
+        let mut small = [0u64; 8];
+        let mut big = Vec::new();
+        let bits: &mut [u64] = if pf.words <= small.len() {
+            small.get_mut(..pf.words).unwrap_or_default()
+        } else {
+            big.resize(pf.words, 0);
+            &mut big
+        };
+        // Plain values come from the base, computed once per target.
+        let from_base = view.plain && self.base_bits(view.base as usize, bits).is_some();
+        let done_by_base = from_base
+            && self
+                .pbase
+                .try_borrow()
+                .ok()
+                .and_then(|pb| pb.1.get(view.base as usize).copied())
+                == Some(1);
         let c = view.target.collection;
         let keyed = !is_scalar(c);
         self.collection(c, &mut |val: Val<'_>| {
+            if done_by_base {
+                return;
+            }
             if keyed && !self.selects_in(&view.target.selector, &val.key, true) {
+                return;
+            }
+            // The AC scan ignores case, so a plain value's raw bytes stand for every stage
+            // of a plain chain.
+            if view.plain && crate::transform::is_plain(&val.value) {
+                if !from_base {
+                    self.scan_value(&val.value, val.stable, bits);
+                }
                 return;
             }
             if view.multi {
                 // As `eval_cond` tests a multi-match condition: the value, then every
                 // transformation step that changed it.
-                self.scan_value(&val.value, val.stable, &mut bits);
-                let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
-                for t in &view.transforms {
-                    if let Cow::Owned(o) = t.apply(&cur) {
-                        pf.scan(&o, &mut bits);
-                        cur = Cow::Owned(o);
+                self.scan_value(&val.value, val.stable, bits);
+                if !val.stable {
+                    let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
+                    for t in &view.transforms {
+                        if let Cow::Owned(o) = t.apply(&cur) {
+                            pf.scan(&o, bits);
+                            cur = Cow::Owned(o);
+                        }
+                    }
+                    return;
+                }
+                let mut cur: Option<Rc<[u8]>> = None;
+                for &t in &view.transforms {
+                    let next = match &cur {
+                        Some(rc) => self.step(rc, t),
+                        None => self.step(&val.value, t),
+                    };
+                    if let Some(rc) = next {
+                        self.scan_value(&rc, true, bits);
+                        cur = Some(rc);
                     }
                 }
                 return;
             }
             let tv = self.transformed(&val, &view.transforms, view.chain);
-            self.scan_value(&tv, val.stable && !matches!(tv, Tv::O(_)), &mut bits);
+            self.scan_value(&tv, val.stable && !matches!(tv, Tv::O(_)), bits);
         });
         let Ok(mut pb) = self.pbits.try_borrow_mut() else {
             return false;
@@ -931,7 +1008,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         }
         let (store, done) = &mut *pb;
         if let Some(dst) = store.get_mut(v * pf.words..(v + 1) * pf.words) {
-            dst.copy_from_slice(&bits);
+            dst.copy_from_slice(bits);
         } else {
             return false;
         }
@@ -939,6 +1016,50 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             *d = true;
         }
         true
+    }
+
+    /// ORs into `bits` the bits of base `b`'s plain values (scanning them the first time);
+    /// `None` if that could not be done.
+    fn base_bits(&self, b: usize, bits: &mut [u64]) -> Option<()> {
+        let pf = &self.engine.prefilter;
+        let words = pf.words;
+        let state = self
+            .pbase
+            .try_borrow()
+            .ok()
+            .map(|pb| pb.1.get(b).copied().unwrap_or(0))?;
+        if state == 0 {
+            let target = pf.bases.get(b)?;
+            let mut acc = vec![0u64; words];
+            let mut nonplain = false;
+            let keyed = !is_scalar(target.collection);
+            self.collection(target.collection, &mut |val: Val<'_>| {
+                if keyed && !self.selects_in(&target.selector, &val.key, true) {
+                    return;
+                }
+                if crate::transform::is_plain(&val.value) {
+                    self.scan_value(&val.value, val.stable, &mut acc);
+                } else {
+                    nonplain = true;
+                }
+            });
+            let mut pb = self.pbase.try_borrow_mut().ok()?;
+            let n = pf.bases.len();
+            if pb.1.len() != n {
+                pb.0 = vec![0; n * words];
+                pb.1 = vec![0; n];
+            }
+            let (store, states) = &mut *pb;
+            store
+                .get_mut(b * words..(b + 1) * words)?
+                .copy_from_slice(&acc);
+            *states.get_mut(b)? = if nonplain { 2 } else { 1 };
+        }
+        let pb = self.pbase.try_borrow().ok()?;
+        for (d, s) in bits.iter_mut().zip(pb.0.get(b * words..(b + 1) * words)?) {
+            *d |= s;
+        }
+        Some(())
     }
 
     /// ORs the prefilter bits of `value` into `bits`, through the value-scan cache when the

@@ -20,6 +20,11 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use crate::program::{Collection, Operator, Program, Selector, Target};
 use crate::transform::Transform;
 
+/// `@pm` sets with more literals than this are not prefiltered.
+const MAX_PM_LITERALS: usize = 64;
+/// Largest aho-corasick DFA kept (per VM); above it the contiguous NFA is used.
+const MAX_DFA_BYTES: usize = 4 << 20;
+
 /// One view: the members of a collection a selector picks, under a transformation chain.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct View {
@@ -31,6 +36,12 @@ pub(crate) struct View {
     pub chain: u64,
     /// `multiMatch`: every intermediate value is scanned, not only the last.
     pub multi: bool,
+    /// Every transformation leaves plain values unchanged up to case
+    /// ([`Transform::plain_identity`]): a plain value's raw bytes stand for all its forms.
+    pub plain: bool,
+    /// Index into [`Prefilter::bases`] of `target`: the plain values of a target are
+    /// scanned once for all its plain views.
+    pub base: u16,
 }
 
 /// Which views a skippable rule reads and which bit its regex has.
@@ -50,6 +61,8 @@ pub struct Prefilter {
     /// `u64` words per view bitset.
     pub(crate) words: usize,
     pub(crate) views: Vec<View>,
+    /// The distinct targets of the views.
+    pub(crate) bases: Vec<Target>,
     /// Per rule (program order), the plan of its first condition.
     pub(crate) plans: Vec<Option<Plan>>,
 }
@@ -109,6 +122,11 @@ impl Prefilter {
             .map(|(i, d)| (false, i, d.required_literals.iter().collect::<Vec<_>>()))
             .chain(program.literal_sets.iter().enumerate().map(|(i, set)| {
                 let lits: Vec<&Vec<u8>> = set.literals.iter().filter(|l| !l.is_empty()).collect();
+                // Big `@pm` lists (CRS's file, scanner and command lists run to hundreds)
+                // would swell the shared automaton; their rules run unfiltered.
+                if lits.len() > MAX_PM_LITERALS {
+                    return (true, i, Vec::new());
+                }
                 (true, i, lits)
             }));
         for (is_set, i, lits) in sources {
@@ -139,22 +157,25 @@ impl Prefilter {
                 }
             }
         }
-        let ac = if literals.is_empty() {
-            None
-        } else {
+        let build = |kind| {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::DFA))
+                .kind(kind)
                 .build(&literals)
-                .or_else(|_| {
-                    AhoCorasickBuilder::new()
-                        .ascii_case_insensitive(true)
-                        .build(&literals)
-                })
                 .ok()
         };
+        // A DFA when it stays small (the fastest scan), else the contiguous NFA.
+        let ac = if literals.is_empty() {
+            None
+        } else {
+            match build(Some(AhoCorasickKind::DFA)) {
+                Some(d) if d.memory_usage() <= MAX_DFA_BYTES => Some(d),
+                _ => build(Some(AhoCorasickKind::ContiguousNFA)).or_else(|| build(None)),
+            }
+        };
         let mut views: Vec<View> = Vec::new();
+        let mut bases: Vec<Target> = Vec::new();
         let plans = program
             .rules
             .iter()
@@ -178,7 +199,7 @@ impl Prefilter {
                 let chain = chain_hash(&cond.transforms);
                 let mut ids = Vec::new();
                 for t in &cond.targets {
-                    let view = View {
+                    let mut view = View {
                         target: Target {
                             collection: t.collection,
                             // A key regex selects a subset of the members: read them all.
@@ -192,7 +213,17 @@ impl Prefilter {
                         transforms: cond.transforms.clone(),
                         chain,
                         multi: cond.multi_match,
+                        plain: cond.transforms.iter().all(Transform::plain_identity),
+                        base: 0,
                     };
+                    let base = match bases.iter().position(|b| *b == view.target) {
+                        Some(b) => b,
+                        None => {
+                            bases.push(view.target.clone());
+                            bases.len() - 1
+                        }
+                    };
+                    view.base = u16::try_from(base).ok()?;
                     let id = match views.iter().position(|v| *v == view) {
                         Some(id) => id,
                         None => {
@@ -213,7 +244,20 @@ impl Prefilter {
             feeds,
             words: (slots as usize).div_ceil(64),
             views,
+            bases,
             plans,
+        }
+    }
+
+    /// (automaton kind, literal count, heap bytes) for reports.
+    pub fn describe(&self) -> (String, usize, usize) {
+        match &self.ac {
+            Some(ac) => (
+                format!("{:?}", ac.kind()),
+                ac.patterns_len(),
+                ac.memory_usage(),
+            ),
+            None => ("none".into(), 0, 0),
         }
     }
 

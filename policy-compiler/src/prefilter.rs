@@ -9,7 +9,8 @@
 //! parts are joined into longer strings); an alternation requires the union of its
 //! branches' sets; a repetition requires its body's set when it repeats at least once;
 //! anything that can match the empty string requires nothing. Of the candidate sets, the
-//! one least likely to occur in ordinary text wins (an estimate by byte class).
+//! one least likely to occur in ordinary text wins (an estimate by byte class); a set with a
+//! one-byte member that nearly every value holds (a letter, a digit, a space...) is useless.
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 
@@ -23,8 +24,6 @@ const MAX_EXACT: usize = 64;
 const MAX_LITERAL: usize = 16;
 /// Largest class taken as a set of one-byte literals (after ASCII case folding).
 const MAX_CLASS: usize = 10;
-/// A set whose estimated chance of occurring in a benign value is above this is useless.
-const MAX_USEFUL_COST: f64 = 0.5;
 
 /// The lowercased literals of which every match of `def` contains one, or an empty list
 /// when no useful set exists.
@@ -41,9 +40,18 @@ pub fn required_factors(def: &RegexDef) -> Vec<Vec<u8>> {
         return Vec::new();
     };
     match required(&hir) {
-        Some(set) if cost(&set) <= MAX_USEFUL_COST => set,
+        Some(set) if useful(&set) => set,
         _ => Vec::new(),
     }
+}
+
+/// A set helps unless one of its members is a single byte nearly every value holds (a
+/// letter, a digit, a space, `.`, `-`, `_`, `/`). Separators such as `;`, `&`, `|` or quotes
+/// stay useful: parsed arguments and cookies rarely contain them, and where values do
+/// (header values), the rule just runs as it would without a prefilter.
+fn useful(set: &[Vec<u8>]) -> bool {
+    !set.iter()
+        .any(|l| matches!(l.as_slice(), [b] if b.is_ascii_alphanumeric() || b" \t.-_/".contains(b)))
 }
 
 /// The exact language of `hir` when it is a small finite set of strings (lowercased),
@@ -328,6 +336,9 @@ mod tests {
         // Too common to help.
         assert!(f("[a-z]").is_empty());
         assert!(f("e").is_empty());
+        assert!(f("[/;]").is_empty());
+        // Separators do help.
+        assert_eq!(f("[;|&]\\s*\\w+"), vec!["&", ";", "|"]);
     }
 
     #[test]

@@ -94,6 +94,27 @@ pub enum Transform {
     TrimRight,
 }
 
+/// A value of ASCII letters, digits, `_`, `.` and single `-` only (no `--`, which
+/// `removeCommentsChar` drops; no trailing `.`, which `normalizePath` resolves): every
+/// [`Transform::plain_identity`] transformation leaves it unchanged up to ASCII case.
+pub fn is_plain(v: &[u8]) -> bool {
+    let mut prev = b'/';
+    for &b in v {
+        let ok = match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => true,
+            b'-' => prev != b'-',
+            b'.' => true,
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        prev = b;
+    }
+    // `normalizePath` resolves `.`/`..` at the end of the (only) segment.
+    v.last() != Some(&b'.')
+}
+
 impl Transform {
     /// Every transformation, in declaration order.
     pub const ALL: [Transform; 29] = [
@@ -167,6 +188,17 @@ impl Transform {
         Some(t)
     }
 
+    /// Whether the transformation leaves every [`is_plain`] value unchanged up to ASCII
+    /// case (decoders need `%`, `&`, `\\`, `+`, whitespace, `/` or non-ASCII bytes to do
+    /// anything; base64/hex decoding, hashing, encoding and `length` do not qualify).
+    pub fn plain_identity(&self) -> bool {
+        use Transform::*;
+        !matches!(
+            self,
+            Length | Base64Decode | Base64DecodeExt | Base64Encode | Sha1 | HexEncode | HexDecode
+        )
+    }
+
     /// Applies the transformation. Never panics, whatever the input.
     pub fn apply<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
         use Transform::*;
@@ -210,6 +242,56 @@ mod modsec_vectors;
 #[cfg(test)]
 mod tests {
     use super::Transform::{self, *};
+
+    /// Every string over a small alphabet up to length 6 that `is_plain` accepts comes
+    /// out of every `plain_identity` transformation equal up to ASCII case.
+    #[test]
+    fn plain_values_survive_plain_identity_transforms_up_to_case() {
+        let alphabet = b"aZ0_.-";
+        let mut checked = 0;
+        for len in 0..=6u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                let mut v = Vec::new();
+                for _ in 0..len {
+                    v.push(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                if !super::is_plain(&v) {
+                    continue;
+                }
+                for t in Transform::ALL.iter().filter(|t| t.plain_identity()) {
+                    let out = t.apply(&v);
+                    assert!(
+                        out.eq_ignore_ascii_case(&v),
+                        "{t:?} changed plain {:?} into {:?}",
+                        String::from_utf8_lossy(&v),
+                        String::from_utf8_lossy(&out)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        // Longer random plain strings.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = 7 + (seed >> 58) as usize;
+            let v: Vec<u8> = (0..len)
+                .map(|i| alphabet[((seed >> (i % 50)) as usize + i) % alphabet.len()])
+                .collect();
+            if !super::is_plain(&v) {
+                continue;
+            }
+            for t in Transform::ALL.iter().filter(|t| t.plain_identity()) {
+                assert!(t.apply(&v).eq_ignore_ascii_case(&v), "{t:?} changed {v:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 100_000);
+        assert!(!super::is_plain(b"a--b") && !super::is_plain(b"..") && !super::is_plain(b"a b"));
+    }
 
     const ALL: [Transform; 29] = Transform::ALL;
 
