@@ -23,7 +23,9 @@ use crate::transform::Transform;
 /// `@pm` sets with more literals than this are not prefiltered.
 const MAX_PM_LITERALS: usize = 64;
 /// Largest aho-corasick DFA kept (per VM); above it the contiguous NFA is used.
-const MAX_DFA_BYTES: usize = 4 << 20;
+const MAX_DFA_BYTES: usize = 1 << 20;
+/// Literal sets larger than this go straight to the contiguous NFA.
+const MAX_DFA_LITERALS: usize = 256;
 
 /// One view: the members of a collection a selector picks, under a transformation chain.
 #[derive(Clone, Debug, PartialEq)]
@@ -165,14 +167,18 @@ impl Prefilter {
                 .build(&literals)
                 .ok()
         };
-        // A DFA when it stays small (the fastest scan), else the contiguous NFA.
+        // A DFA for small sets (the fastest scan), else the contiguous NFA: a DFA over CRS's
+        // 2,400 literals takes 7 MB, and wasm memory once grown never shrinks, so the big
+        // case must not even be tried.
         let ac = if literals.is_empty() {
             None
-        } else {
+        } else if literals.len() <= MAX_DFA_LITERALS {
             match build(Some(AhoCorasickKind::DFA)) {
                 Some(d) if d.memory_usage() <= MAX_DFA_BYTES => Some(d),
                 _ => build(Some(AhoCorasickKind::ContiguousNFA)).or_else(|| build(None)),
             }
+        } else {
+            build(Some(AhoCorasickKind::ContiguousNFA)).or_else(|| build(None))
         };
         let mut views: Vec<View> = Vec::new();
         let mut bases: Vec<Target> = Vec::new();
