@@ -187,8 +187,9 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     /// Prefilter bits of each scanned value by (address, length) of its transformed bytes
     /// (many chains leave a value unchanged), as offsets into an arena of words.
     vbits: RefCell<(SCacheMap, Vec<u64>)>,
-    /// Per prefilter base (a view's target): the bits of its plain values and a state
-    /// (0 not computed, 1 only plain values, 2 some values are not plain).
+    /// Per prefilter base (a view's target): the bits of its class-2 values and of its
+    /// class-1-or-2 values ([`crate::transform::plain_class`]), and a state (0 not
+    /// computed; else bit 0 set, bit 1 a value below class 2, bit 2 a value below class 1).
     pbase: RefCell<(Vec<u64>, Vec<u8>)>,
     /// Facts and decisions shared by the families beside the WAF.
     pub(crate) ctx: crate::families::RequestContext,
@@ -943,14 +944,20 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             &mut big
         };
         // Plain values come from the base, computed once per target.
-        let from_base = view.plain && self.base_bits(view.base as usize, bits).is_some();
+        let min_class = view.min_class;
+        let from_base = min_class > 0
+            && self
+                .base_bits(view.base as usize, min_class, bits)
+                .is_some();
+        // State bit 1: a value below class 2; bit 2: a value below class 1.
+        let below = if min_class == 2 { 2 } else { 4 };
         let done_by_base = from_base
             && self
                 .pbase
                 .try_borrow()
                 .ok()
                 .and_then(|pb| pb.1.get(view.base as usize).copied())
-                == Some(1);
+                .is_some_and(|st| st & below == 0);
         let c = view.target.collection;
         let keyed = !is_scalar(c);
         self.collection(c, &mut |val: Val<'_>| {
@@ -962,7 +969,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             }
             // The AC scan ignores case, so a plain value's raw bytes stand for every stage
             // of a plain chain.
-            if view.plain && crate::transform::is_plain(&val.value) {
+            if min_class > 0 && crate::transform::plain_class(&val.value) >= min_class {
                 if !from_base {
                     self.scan_value(&val.value, val.stable, bits);
                 }
@@ -1020,7 +1027,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
 
     /// ORs into `bits` the bits of base `b`'s plain values (scanning them the first time);
     /// `None` if that could not be done.
-    fn base_bits(&self, b: usize, bits: &mut [u64]) -> Option<()> {
+    fn base_bits(&self, b: usize, min_class: u8, bits: &mut [u64]) -> Option<()> {
         let pf = &self.engine.prefilter;
         let words = pf.words;
         let state = self
@@ -1030,33 +1037,43 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             .map(|pb| pb.1.get(b).copied().unwrap_or(0))?;
         if state == 0 {
             let target = pf.bases.get(b)?;
-            let mut acc = vec![0u64; words];
-            let mut nonplain = false;
+            // acc[..words]: class-2 values; acc[words..]: class 1 and 2.
+            let mut acc = vec![0u64; 2 * words];
+            let mut st = 1u8;
             let keyed = !is_scalar(target.collection);
             self.collection(target.collection, &mut |val: Val<'_>| {
                 if keyed && !self.selects_in(&target.selector, &val.key, true) {
                     return;
                 }
-                if crate::transform::is_plain(&val.value) {
-                    self.scan_value(&val.value, val.stable, &mut acc);
-                } else {
-                    nonplain = true;
+                let class = crate::transform::plain_class(&val.value);
+                let (plain, spaced) = acc.split_at_mut(words);
+                match class {
+                    2 => {
+                        self.scan_value(&val.value, val.stable, plain);
+                        self.scan_value(&val.value, val.stable, spaced);
+                    }
+                    1 => {
+                        st |= 2;
+                        self.scan_value(&val.value, val.stable, spaced);
+                    }
+                    _ => st |= 2 | 4,
                 }
             });
             let mut pb = self.pbase.try_borrow_mut().ok()?;
             let n = pf.bases.len();
             if pb.1.len() != n {
-                pb.0 = vec![0; n * words];
+                pb.0 = vec![0; 2 * n * words];
                 pb.1 = vec![0; n];
             }
             let (store, states) = &mut *pb;
             store
-                .get_mut(b * words..(b + 1) * words)?
+                .get_mut(2 * b * words..2 * (b + 1) * words)?
                 .copy_from_slice(&acc);
-            *states.get_mut(b)? = if nonplain { 2 } else { 1 };
+            *states.get_mut(b)? = st;
         }
         let pb = self.pbase.try_borrow().ok()?;
-        for (d, s) in bits.iter_mut().zip(pb.0.get(b * words..(b + 1) * words)?) {
+        let off = 2 * b * words + if min_class == 2 { 0 } else { words };
+        for (d, s) in bits.iter_mut().zip(pb.0.get(off..off + words)?) {
             *d |= s;
         }
         Some(())
@@ -1117,24 +1134,6 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     /// Appends the values `t` selects.
     fn gather<'a>(&'a self, rule: &Rule, t: &'a Target, out: &mut Vec<(Collection, Val<'a>)>) {
         let c = t.collection;
-        // Fast path: one TX variable by name.
-        if let (Collection::Tx, Selector::Key(k), false, true) =
-            (c, &t.selector, t.count, t.exclude.is_empty())
-        {
-            if self.removed_targets.is_empty() {
-                if let Some(v) = self.tx.get(k.as_str()) {
-                    out.push((
-                        c,
-                        Val {
-                            key: Cow::Borrowed(k.as_bytes()),
-                            value: Cow::Borrowed(v),
-                            stable: false,
-                        },
-                    ));
-                }
-                return;
-            }
-        }
         let removed: Vec<&Target> = if self.removed_targets.is_empty() {
             Vec::new()
         } else {

@@ -38,9 +38,11 @@ pub(crate) struct View {
     pub chain: u64,
     /// `multiMatch`: every intermediate value is scanned, not only the last.
     pub multi: bool,
-    /// Every transformation leaves plain values unchanged up to case
-    /// ([`Transform::plain_identity`]): a plain value's raw bytes stand for all its forms.
-    pub plain: bool,
+    /// The least [`crate::transform::plain_class`] of a value whose raw bytes stand for
+    /// all its transformed forms under this chain: 1 when every transformation is
+    /// [`Transform::plain_identity`] and none removes whitespace, 2 when one does, 0 (trust
+    /// no value) when a transformation is not plain-identity.
+    pub min_class: u8,
     /// Index into [`Prefilter::bases`] of `target`: the plain values of a target are
     /// scanned once for all its plain views.
     pub base: u16,
@@ -219,7 +221,13 @@ impl Prefilter {
                         transforms: cond.transforms.clone(),
                         chain,
                         multi: cond.multi_match,
-                        plain: cond.transforms.iter().all(Transform::plain_identity),
+                        min_class: if !cond.transforms.iter().all(Transform::plain_identity) {
+                            0
+                        } else if cond.transforms.contains(&Transform::RemoveWhitespace) {
+                            2
+                        } else {
+                            1
+                        },
                         base: 0,
                     };
                     let base = match bases.iter().position(|b| *b == view.target) {
