@@ -1264,8 +1264,25 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         }
     }
 
-    /// Every member of a collection, named `COLL:key` (or `COLL` for scalars).
+    /// Every member of a collection, named `COLL:key` (or `COLL` for scalars). Members of
+    /// TX and MATCHED_* change during the transaction (and their buffers are freed and
+    /// reused), so they are never `stable`: no cache may remember them by address.
     fn collection<'a>(&'a self, c: Collection, emit: &mut dyn FnMut(Val<'a>)) {
+        use Collection::*;
+        if matches!(
+            c,
+            Tx | MatchedVar | MatchedVarName | MatchedVars | MatchedVarsNames
+        ) {
+            self.members(c, &mut |mut v: Val<'a>| {
+                v.stable = false;
+                emit(v)
+            });
+        } else {
+            self.members(c, emit);
+        }
+    }
+
+    fn members<'a>(&'a self, c: Collection, emit: &mut dyn FnMut(Val<'a>)) {
         use Collection::*;
         let scalar = Val::scalar;
         let body = self.body.as_ref();
