@@ -757,9 +757,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 if !m {
                     return (Vec::new(), e);
                 }
-                let mut name = Vec::with_capacity(3 + k.len());
-                name.extend_from_slice(b"TX:");
-                name.extend_from_slice(k.as_bytes());
+                let name = Val::keyed(k.as_bytes(), v).name(Collection::Tx);
                 return (vec![(name, v.clone())], e);
             }
         }
@@ -776,22 +774,14 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         for (coll, val) in values {
             let mut matched = false;
             let cur: Tv<'_> = if cond.multi_match {
-                let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
-                let (m, e) = self.test(cond, &cur);
-                errors += e;
-                matched |= m;
-                for t in &cond.transforms {
-                    if let Cow::Owned(o) = t.apply(&cur) {
-                        cur = Cow::Owned(o);
-                        let (m, e) = self.test(cond, &cur);
-                        errors += e;
-                        matched |= m;
-                    }
-                }
-                match cur {
-                    Cow::Borrowed(b) => Tv::B(b),
-                    Cow::Owned(o) => Tv::O(o),
-                }
+                // The value, then every transformation step that changed it.
+                let mut test = |v: &[u8]| {
+                    let (m, e) = self.test(cond, v);
+                    errors += e;
+                    matched |= m;
+                };
+                test(&val.value);
+                self.walk_chain(&val, &cond.transforms, &mut |v, _| test(v))
             } else {
                 let cur = self.transformed(&val, &cond.transforms, chain);
                 let (m, e) = self.test(cond, &cur);
@@ -827,10 +817,36 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 }
             }
         }
+        let tv = self.walk_chain(val, transforms, &mut |_, _| {});
+        if val.stable {
+            let cached = match &tv {
+                Tv::R(rc) => Some(rc.clone()),
+                _ => None,
+            };
+            if let Ok(mut c) = self.tcache.try_borrow_mut() {
+                c.insert(key, cached);
+            }
+        }
+        tv
+    }
+
+    /// Applies `transforms` to `val` one step at a time and calls `changed` with every
+    /// intermediate result that differs from its input (and whether its bytes are stable).
+    /// Stable values go through the step cache: chains share prefixes (CRS applies
+    /// utf8toUnicode,urlDecodeUni,... in dozens of combinations) and most steps leave a
+    /// benign value unchanged; equal results then share one address, so the prefilter
+    /// scans them once.
+    fn walk_chain<'v>(
+        &self,
+        val: &'v Val<'_>,
+        transforms: &[crate::transform::Transform],
+        changed: &mut dyn FnMut(&[u8], bool),
+    ) -> Tv<'v> {
         if !val.stable {
             let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
             for t in transforms {
                 if let Cow::Owned(o) = t.apply(&cur) {
+                    changed(&o, false);
                     cur = Cow::Owned(o);
                 }
             }
@@ -839,10 +855,6 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 Cow::Owned(o) => Tv::O(o),
             };
         }
-        // Step by step through the cache: chains share prefixes (CRS applies
-        // utf8toUnicode,urlDecodeUni,... in dozens of combinations) and most steps leave a
-        // benign value unchanged; equal results then share one address, so the prefilter
-        // scans them once.
         let mut cur: Option<Rc<[u8]>> = None;
         for &t in transforms {
             let next = match &cur {
@@ -850,11 +862,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 None => self.step(&val.value, t),
             };
             if let Some(rc) = next {
+                changed(&rc, true);
                 cur = Some(rc);
             }
-        }
-        if let Ok(mut c) = self.tcache.try_borrow_mut() {
-            c.insert(key, cur.clone());
         }
         match cur {
             Some(rc) => Tv::R(rc),
@@ -945,19 +955,15 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         };
         // Plain values come from the base, computed once per target.
         let min_class = view.min_class;
-        let from_base = min_class > 0
-            && self
-                .base_bits(view.base as usize, min_class, bits)
-                .is_some();
+        let state = if min_class > 0 {
+            self.base_bits(view.base as usize, min_class, bits)
+        } else {
+            None
+        };
+        let from_base = state.is_some();
         // State bit 1: a value below class 2; bit 2: a value below class 1.
         let below = if min_class == 2 { 2 } else { 4 };
-        let done_by_base = from_base
-            && self
-                .pbase
-                .try_borrow()
-                .ok()
-                .and_then(|pb| pb.1.get(view.base as usize).copied())
-                .is_some_and(|st| st & below == 0);
+        let done_by_base = state.is_some_and(|st| st & below == 0);
         let c = view.target.collection;
         let keyed = !is_scalar(c);
         self.collection(c, &mut |val: Val<'_>| {
@@ -979,27 +985,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 // As `eval_cond` tests a multi-match condition: the value, then every
                 // transformation step that changed it.
                 self.scan_value(&val.value, val.stable, bits);
-                if !val.stable {
-                    let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
-                    for t in &view.transforms {
-                        if let Cow::Owned(o) = t.apply(&cur) {
-                            pf.scan(&o, bits);
-                            cur = Cow::Owned(o);
-                        }
-                    }
-                    return;
-                }
-                let mut cur: Option<Rc<[u8]>> = None;
-                for &t in &view.transforms {
-                    let next = match &cur {
-                        Some(rc) => self.step(rc, t),
-                        None => self.step(&val.value, t),
-                    };
-                    if let Some(rc) = next {
-                        self.scan_value(&rc, true, bits);
-                        cur = Some(rc);
-                    }
-                }
+                self.walk_chain(&val, &view.transforms, &mut |v, stable| {
+                    self.scan_value(v, stable, bits)
+                });
                 return;
             }
             let tv = self.transformed(&val, &view.transforms, view.chain);
@@ -1025,9 +1013,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         true
     }
 
-    /// ORs into `bits` the bits of base `b`'s plain values (scanning them the first time);
-    /// `None` if that could not be done.
-    fn base_bits(&self, b: usize, min_class: u8, bits: &mut [u64]) -> Option<()> {
+    /// ORs into `bits` the bits of base `b`'s values of at least `min_class` (scanning the
+    /// base the first time) and returns the base's state (see `pbase`); `None` if that
+    /// could not be done.
+    fn base_bits(&self, b: usize, min_class: u8, bits: &mut [u64]) -> Option<u8> {
         let pf = &self.engine.prefilter;
         let words = pf.words;
         let state = self
@@ -1045,13 +1034,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 if keyed && !self.selects_in(&target.selector, &val.key, true) {
                     return;
                 }
-                let class = crate::transform::plain_class(&val.value);
                 let (plain, spaced) = acc.split_at_mut(words);
-                match class {
-                    2 => {
-                        self.scan_value(&val.value, val.stable, plain);
-                        self.scan_value(&val.value, val.stable, spaced);
-                    }
+                match crate::transform::plain_class(&val.value) {
+                    2 => self.scan_value(&val.value, val.stable, plain),
                     1 => {
                         st |= 2;
                         self.scan_value(&val.value, val.stable, spaced);
@@ -1059,6 +1044,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                     _ => st |= 2 | 4,
                 }
             });
+            // Class 1-or-2 = the class-1 values' bits and the class-2 values' bits.
+            let (plain, spaced) = acc.split_at_mut(words);
+            for (s, p) in spaced.iter_mut().zip(plain.iter()) {
+                *s |= p;
+            }
             let mut pb = self.pbase.try_borrow_mut().ok()?;
             let n = pf.bases.len();
             if pb.1.len() != n {
@@ -1076,7 +1066,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         for (d, s) in bits.iter_mut().zip(pb.0.get(off..off + words)?) {
             *d |= s;
         }
-        Some(())
+        pb.1.get(b).copied()
     }
 
     /// ORs the prefilter bits of `value` into `bits`, through the value-scan cache when the

@@ -19,28 +19,8 @@ use waap_engine::transform::Transform;
 use waap_policy_compiler::prefilter::required_factors;
 use waap_policy_compiler::seclang::{self, lower, LowerOptions};
 
-fn corpus(var: &str, default: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        Some(p) => {
-            let p = PathBuf::from(p);
-            assert!(
-                p.exists(),
-                "{var} is set to {} which does not exist",
-                p.display()
-            );
-            Some(p)
-        }
-        None => {
-            let p = PathBuf::from(default);
-            if p.exists() {
-                Some(p)
-            } else {
-                eprintln!("skipping: {default} not found and {var} not set");
-                None
-            }
-        }
-    }
-}
+mod common;
+use common::{corpus, v4_files};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -164,15 +144,7 @@ fn crs_v4_literal_sets_never_miss_a_match_of_the_regression_corpus() {
     let Some(dir) = corpus("CRS_DIR", "/work/shared/corpus/crs-v4") else {
         return;
     };
-    let mut files = vec![dir.join("crs-setup.conf.example")];
-    let mut rules: Vec<PathBuf> = std::fs::read_dir(dir.join("rules"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
-        .collect();
-    rules.sort();
-    files.extend(rules);
-    let dirs = seclang::parse_files(&files).unwrap();
+    let dirs = seclang::parse_files(&v4_files(&dir)).unwrap();
     let lowered = lower(&dirs, &LowerOptions::default()).unwrap();
     let strings = strings(&dir.join("tests"));
     check("CRS v4", &lowered.regexes, &strings);

@@ -9,47 +9,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use waap_engine::program::{Operator, Rule};
 use waap_policy_compiler::seclang::{
     self, ast::DirectiveKind, lower, Directive, Level, LowerOptions, Lowered,
 };
 
-fn corpus(var: &str, default: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        Some(p) => {
-            let p = PathBuf::from(p);
-            assert!(
-                p.exists(),
-                "{var} is set to {} which does not exist",
-                p.display()
-            );
-            Some(p)
-        }
-        None => {
-            let p = PathBuf::from(default);
-            if p.exists() {
-                Some(p)
-            } else {
-                eprintln!("skipping: {default} not found and {var} not set");
-                None
-            }
-        }
-    }
-}
-
-fn v4_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = vec![dir.join("crs-setup.conf.example")];
-    let mut rules: Vec<PathBuf> = std::fs::read_dir(dir.join("rules"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
-        .collect();
-    rules.sort();
-    files.extend(rules);
-    files
-}
+mod common;
+use common::{corpus, v4_files};
 
 fn parse_ok(files: &[PathBuf]) -> Vec<Directive> {
     match seclang::parse_files(files) {
