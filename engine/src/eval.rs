@@ -842,11 +842,23 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         transforms: &[crate::transform::Transform],
         changed: &mut dyn FnMut(&[u8], bool),
     ) -> Tv<'v> {
+        // A step whose trigger the current bytes lack leaves them unchanged: skipped
+        // without running it or touching the cache (most steps on benign values).
+        let mut features = crate::transform::features(&val.value);
         if !val.stable {
             let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
             for t in transforms {
-                if let Cow::Owned(o) = t.apply(&cur) {
+                if features & t.trigger() == 0 {
+                    continue;
+                }
+                let next = match t.apply(&cur) {
+                    // Unchanged (a shorter borrowed slice, as `trim` returns, is a change).
+                    Cow::Borrowed(b) if b.len() == cur.len() => None,
+                    c => Some(c.into_owned()),
+                };
+                if let Some(o) = next {
                     changed(&o, false);
+                    features = crate::transform::features(&o);
                     cur = Cow::Owned(o);
                 }
             }
@@ -857,12 +869,16 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         }
         let mut cur: Option<Rc<[u8]>> = None;
         for &t in transforms {
+            if features & t.trigger() == 0 {
+                continue;
+            }
             let next = match &cur {
                 Some(rc) => self.step(rc, t),
                 None => self.step(&val.value, t),
             };
             if let Some(rc) = next {
                 changed(&rc, true);
+                features = crate::transform::features(&rc);
                 cur = Some(rc);
             }
         }
@@ -886,7 +902,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             return hit;
         }
         let out: Option<Rc<[u8]>> = match t.apply(bytes) {
-            Cow::Borrowed(_) => None,
+            // Unchanged (a shorter borrowed slice, as `trim` returns, is a change).
+            Cow::Borrowed(b) if b.len() == bytes.len() => None,
+            Cow::Borrowed(b) => Some(b.into()),
             Cow::Owned(o) => Some(o.into()),
         };
         if let Ok(mut c) = self.tcache.try_borrow_mut() {
@@ -966,10 +984,13 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let done_by_base = state.is_some_and(|st| st & below == 0);
         let c = view.target.collection;
         let keyed = !is_scalar(c);
-        self.collection(c, &mut |val: Val<'_>| {
-            if done_by_base {
-                return;
+        // Every value came from the base: no walk over the collection.
+        let walk = |emit: &mut dyn FnMut(Val<'_>)| {
+            if !done_by_base {
+                self.collection(c, emit)
             }
+        };
+        walk(&mut |val: Val<'_>| {
             if keyed && !self.selects_in(&view.target.selector, &val.key, true) {
                 return;
             }

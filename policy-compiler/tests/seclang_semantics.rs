@@ -131,3 +131,29 @@ SecRule REQUEST_FILENAME|ARGS "@contains document.cookie" "id:2,phase:2,deny,log
         Verdict::Deny { .. }
     ));
 }
+
+#[test]
+fn trim_steps_count_as_changes_in_a_chain() {
+    // `trim` returns a shorter slice of its input: the next step and the operator must see
+    // the trimmed bytes (once they were dropped as "unchanged"), with and without
+    // multiMatch, on stable request data (the step cache) and on TX (uncached).
+    let e = engine_for(
+        r#"
+SecRule ARGS:a "@streq x" "id:1,phase:1,deny,log,t:none,t:trim"
+SecRule ARGS:b "@streq y" "id:2,phase:1,deny,log,t:none,t:trimLeft,t:uppercase,multiMatch"
+SecRule ARGS:c "@rx ^z$" "id:3,phase:1,pass,nolog,setvar:'tx.c=%{MATCHED_VAR} '"
+SecRule TX:c "@streq z" "id:4,phase:1,deny,log,t:none,t:trimRight"
+"#,
+    );
+    let (v, ids) = get(&e, "/?a=%20x%20", &[]);
+    assert!(matches!(v, Verdict::Deny { .. }), "{ids:?}");
+    assert_eq!(ids, vec![1]);
+    let (v, ids) = get(&e, "/?b=%20%20y", &[]);
+    assert!(matches!(v, Verdict::Deny { .. }), "{ids:?}");
+    assert_eq!(ids, vec![2]);
+    let (v, ids) = get(&e, "/?c=z", &[]);
+    assert!(matches!(v, Verdict::Deny { .. }), "{ids:?}");
+    assert_eq!(ids, vec![4]);
+    let (v, _) = get(&e, "/?a=x%20y", &[]);
+    assert_eq!(v, Verdict::Allow);
+}

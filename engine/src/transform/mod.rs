@@ -94,6 +94,119 @@ pub enum Transform {
     TrimRight,
 }
 
+/// Byte features of a value, one bit per kind of byte (or byte pair) some transformation
+/// acts on; see [`features`] and [`Transform::trigger`].
+pub mod feature {
+    /// `%`.
+    pub const PERCENT: u32 = 1 << 0;
+    /// `+`.
+    pub const PLUS: u32 = 1 << 1;
+    /// `&`.
+    pub const AMP: u32 = 1 << 2;
+    /// `\`.
+    pub const BACKSLASH: u32 = 1 << 3;
+    /// NUL.
+    pub const NUL: u32 = 1 << 4;
+    /// A byte >= 0x80.
+    pub const HIGH: u32 = 1 << 5;
+    /// `A`-`Z`.
+    pub const UPPER: u32 = 1 << 6;
+    /// `a`-`z`.
+    pub const LOWER: u32 = 1 << 7;
+    /// A space.
+    pub const SPACE: u32 = 1 << 8;
+    /// Whitespace other than a space (`\t \n \r \x0b \x0c`).
+    pub const OTHER_SPACE: u32 = 1 << 9;
+    /// Two whitespace bytes in a row.
+    pub const SPACE_RUN: u32 = 1 << 10;
+    /// `/`.
+    pub const SLASH: u32 = 1 << 11;
+    /// `.`.
+    pub const DOT: u32 = 1 << 12;
+    /// `*`.
+    pub const STAR: u32 = 1 << 13;
+    /// `--`.
+    pub const DASH_DASH: u32 = 1 << 14;
+    /// `#`.
+    pub const HASH: u32 = 1 << 15;
+    /// `"` or `'`.
+    pub const QUOTE: u32 = 1 << 16;
+    /// `^`.
+    pub const CARET: u32 = 1 << 17;
+    /// `,` or `;`.
+    pub const COMMA: u32 = 1 << 18;
+    /// Whitespace as the first or last byte.
+    pub const EDGE_SPACE: u32 = 1 << 19;
+    /// `//`.
+    pub const SLASH_SLASH: u32 = 1 << 20;
+    /// Set for every value: the trigger of transformations that change (almost) anything.
+    pub const ALWAYS: u32 = 1 << 31;
+}
+
+/// The single-byte features of each byte.
+const BYTE_FEATURES: [u32; 256] = {
+    use feature::*;
+    let mut t = [0u32; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = match c {
+            b'%' => PERCENT,
+            b'+' => PLUS,
+            b'&' => AMP,
+            b'\\' => BACKSLASH,
+            0 => NUL,
+            0x80..=0xff => HIGH,
+            b'A'..=b'Z' => UPPER,
+            b'a'..=b'z' => LOWER,
+            b' ' => SPACE,
+            b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => OTHER_SPACE,
+            b'/' => SLASH,
+            b'.' => DOT,
+            b'*' => STAR,
+            b'#' => HASH,
+            b'"' | b'\'' => QUOTE,
+            b'^' => CARET,
+            b',' | b';' => COMMA,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The [`feature`] bits of `v` (always including [`feature::ALWAYS`]): one pass over
+/// the bytes. A transformation `t` with `features(v) & t.trigger() == 0` returns `v`
+/// unchanged, so a chain can skip it without running or caching it.
+pub fn features(v: &[u8]) -> u32 {
+    use feature::*;
+    const SPACES: u32 = SPACE | OTHER_SPACE;
+    let mut f = ALWAYS;
+    let mut prev = 0u32;
+    let mut prev_byte = 0u8;
+    for &b in v {
+        let cur = BYTE_FEATURES[b as usize];
+        f |= cur;
+        if prev & SPACES != 0 && cur & SPACES != 0 {
+            f |= SPACE_RUN;
+        }
+        if b == prev_byte {
+            if b == b'-' {
+                f |= DASH_DASH;
+            } else if b == b'/' {
+                f |= SLASH_SLASH;
+            }
+        }
+        prev = cur;
+        prev_byte = b;
+    }
+    let edge = |b: Option<&u8>| b.is_some_and(|&b| BYTE_FEATURES[b as usize] & SPACES != 0);
+    if edge(v.first()) || edge(v.last()) {
+        f |= EDGE_SPACE;
+    }
+    f
+}
+
 /// How far the prefilter may trust a value's raw bytes for every transformed form:
 /// 2 for [`is_plain`] values, 1 for values that are plain apart from single inner spaces
 /// (every [`Transform::plain_identity`] transformation but `removeWhitespace`, which joins
@@ -233,6 +346,36 @@ impl Transform {
         )
     }
 
+    /// The [`feature`] bits on which the transformation acts: it returns every value `v`
+    /// with `features(v) & trigger == 0` unchanged (tested exhaustively on short strings
+    /// and on random longer ones). [`feature::ALWAYS`] for those that change anything.
+    pub fn trigger(&self) -> u32 {
+        use feature::*;
+        use Transform::*;
+        match self {
+            UrlDecode | UrlDecodeUni => PERCENT | PLUS,
+            Lowercase => UPPER,
+            Uppercase => LOWER,
+            HtmlEntityDecode => AMP,
+            JsDecode | CssDecode | EscapeSeqDecode => BACKSLASH,
+            // `utf8toUnicode` also drops inner NUL bytes.
+            Utf8ToUnicode => HIGH | NUL,
+            RemoveNulls | ReplaceNulls => NUL,
+            CmdLine => QUOTE | BACKSLASH | CARET | SPACE | OTHER_SPACE | COMMA | UPPER,
+            // `removeWhitespace` also drops 0xa0 and 0xc2 (a UTF-8 no-break space).
+            RemoveWhitespace => SPACE | OTHER_SPACE | HIGH,
+            CompressWhitespace => OTHER_SPACE | SPACE_RUN,
+            ReplaceComments => STAR,
+            // `<!--` and `-->` contain `--`.
+            RemoveComments | RemoveCommentsChar => STAR | DASH_DASH | HASH,
+            NormalizePath => DOT | SLASH_SLASH,
+            NormalizePathWin => DOT | SLASH_SLASH | BACKSLASH,
+            Trim | TrimLeft | TrimRight => EDGE_SPACE,
+            Length | Base64Decode | Base64DecodeExt | Base64Encode | Sha1 | HexEncode
+            | HexDecode => ALWAYS,
+        }
+    }
+
     /// Applies the transformation. Never panics, whatever the input.
     pub fn apply<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
         use Transform::*;
@@ -279,6 +422,80 @@ mod tests {
 
     /// Every string over a small alphabet up to length 6 that `is_plain` accepts comes
     /// out of every `plain_identity` transformation equal up to ASCII case.
+    /// Every value whose features miss a transformation's trigger comes out unchanged:
+    /// every string up to length 3 over an alphabet with a byte of every feature (and the
+    /// bytes around them: `<`, `!`, `>`, `x`, digits, 0xa0/0xc2), then random longer ones.
+    #[test]
+    fn untriggered_transforms_leave_values_unchanged() {
+        let alphabet: &[u8] = b"%+&\\\0\xa0\xc2\xe9Aaz \t\n/.*-#<!>\"'^,;(x5=u";
+        let check = |v: &[u8], checked: &mut usize| {
+            let f = super::features(v);
+            for t in Transform::ALL {
+                if f & t.trigger() == 0 {
+                    let out = t.apply(v);
+                    assert_eq!(
+                        out.as_ref(),
+                        v,
+                        "{t:?} changed {:?} although untriggered",
+                        String::from_utf8_lossy(v)
+                    );
+                    *checked += 1;
+                }
+            }
+        };
+        let mut checked = 0;
+        for len in 0..=3u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                let mut v = Vec::new();
+                for _ in 0..len {
+                    v.push(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                check(&v, &mut checked);
+            }
+        }
+        // Longer strings: a xorshift generator, mostly letters with some specials, so
+        // values avoid most triggers and the untriggered cases get exercised.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..30_000 {
+            let len = (next() % 24) as usize + 4;
+            let v: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 4 == 0 {
+                        alphabet[(r >> 8) as usize % alphabet.len()]
+                    } else {
+                        b"abcXYZ019-_ ./"[(r >> 8) as usize % 14]
+                    }
+                })
+                .collect();
+            check(&v, &mut checked);
+        }
+        assert!(checked > 100_000, "only {checked} untriggered cases");
+    }
+
+    #[test]
+    fn features_see_pairs_and_edges() {
+        use super::feature::*;
+        let f = super::features;
+        assert_eq!(f(b""), ALWAYS);
+        assert_ne!(f(b"a  b") & SPACE_RUN, 0);
+        assert_ne!(f(b"a \tb") & SPACE_RUN, 0);
+        assert_eq!(f(b"a b c") & SPACE_RUN, 0);
+        assert_ne!(f(b"a--b") & DASH_DASH, 0);
+        assert_eq!(f(b"a-b-c") & DASH_DASH, 0);
+        assert_ne!(f(b"a//b") & SLASH_SLASH, 0);
+        assert_ne!(f(b" a") & EDGE_SPACE, 0);
+        assert_ne!(f(b"a\n") & EDGE_SPACE, 0);
+        assert_eq!(f(b"a b") & EDGE_SPACE, 0);
+    }
+
     #[test]
     fn plain_values_survive_plain_identity_transforms_up_to_case() {
         let alphabet = b"aZ0_.-";
