@@ -687,7 +687,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             // Per matching value, as ModSecurity v3 does: MATCHED_VAR, captures, setvars
             // (so an anomaly score grows once per matching variable).
             for hit in &hits {
-                self.matched_var = hit.clone();
+                // Field by field: `clone_from` reuses the buffers of the previous match.
+                self.matched_var.0.clone_from(&hit.0);
+                self.matched_var.1.clone_from(&hit.1);
                 if cond.capture {
                     self.capture(cond, &hit.1);
                 }
@@ -1523,25 +1525,52 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     }
 
     fn setvar(&mut self, rule: &Rule, sv: &crate::program::SetVar) {
-        let name = self.expand(&sv.name, Some(rule)).to_ascii_lowercase();
-        let name = String::from_utf8_lossy(name.strip_prefix(b"tx.").unwrap_or(&name)).into_owned();
-        let value = self.expand(&sv.value, Some(rule)).into_owned();
-        match sv.op {
-            SetVarOp::Set => {
-                self.tx.insert(name, value);
+        // Literal names and values (most of CRS's) are used in place: names are stored
+        // lower case already; only an expanded name needs folding.
+        fn literal(m: &MacroString) -> Option<&[u8]> {
+            match m.parts.as_slice() {
+                [MacroPart::Lit(l)] => Some(l.as_slice()),
+                [] => Some(&[]),
+                _ => None,
             }
+        }
+        let full: Cow<'_, [u8]> = match literal(&sv.name) {
+            Some(l) => Cow::Borrowed(l),
+            None => Cow::Owned(self.expand(&sv.name, Some(rule)).to_ascii_lowercase()),
+        };
+        let name = String::from_utf8_lossy(full.strip_prefix(b"tx.").unwrap_or(&full));
+        let value: Cow<'_, [u8]> = match literal(&sv.value) {
+            Some(l) => Cow::Borrowed(l),
+            None => Cow::Owned(self.expand(&sv.value, Some(rule)).into_owned()),
+        };
+        let number;
+        let new: &[u8] = match sv.op {
+            SetVarOp::Set => &value,
             SetVarOp::Add | SetVarOp::Sub => {
-                let old = self.tx.get(&name).map(|v| operator::atoi(v)).unwrap_or(0);
+                let old = self.tx.get(&*name).map(|v| operator::atoi(v)).unwrap_or(0);
                 let d = operator::atoi(&value);
-                let new = if sv.op == SetVarOp::Add {
+                let n = if sv.op == SetVarOp::Add {
                     old.saturating_add(d)
                 } else {
                     old.saturating_sub(d)
                 };
-                self.tx.insert(name, new.to_string().into_bytes());
+                number = n.to_string();
+                number.as_bytes()
             }
             SetVarOp::Delete => {
-                self.tx.remove(&name);
+                self.tx.remove(&*name);
+                return;
+            }
+        };
+        // An existing variable is overwritten in place (CRS updates its scores and
+        // counters in most requests): the value's buffer is reused.
+        match self.tx.get_mut(&*name) {
+            Some(slot) => {
+                slot.clear();
+                slot.extend_from_slice(new);
+            }
+            None => {
+                self.tx.insert(name.into_owned(), new.to_vec());
             }
         }
     }
