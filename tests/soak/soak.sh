@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Soak: one Envoy (--concurrency 1) with the waap filter and examples/crs/policy.yaml, driven
+# Soak: one Envoy (--concurrency 1) with the waap filter and examples/full/policy.yaml (CRS
+# PL1, rate limits, bots and the OpenAPI order API; SOAK_POLICY names another), driven
 # at saturation by wrk with mixed benign and attack traffic (tests/soak/soak.lua) for
 # SOAK_SECONDS. Samples Envoy's RSS and the admin wasm stats every SOAK_SAMPLE seconds and
 # fails on: RSS growth over SOAK_MAX_GROWTH percent after the warm-up, any filter error in
@@ -25,7 +26,7 @@ WAAPC="${WAAPC:-$ROOT/target/release/waapc}"
 WAAP_WASM="${WAAP_WASM:-$ROOT/target/wasm32-wasip1/release/waap_filter.wasm}"
 DEVTOOL="${DEVTOOL:-$ROOT/target/release/waap-devtool}"
 ECHO_BIN="${ECHO_BIN:-$ROOT/target/release/waap-echo}"
-POLICY="${SOAK_POLICY:-$ROOT/examples/crs/policy.yaml}"
+POLICY="${SOAK_POLICY:-$ROOT/examples/full/policy.yaml}"
 LUA="$ROOT/tests/soak/soak.lua"
 
 die() { echo "soak: $*" >&2; exit 2; }
@@ -154,9 +155,9 @@ cleanup
 pids=()
 rc=0
 python3 - "$SOAK_OUT" "$SOAK_SECONDS" "$SOAK_WARMUP" "$SOAK_MAX_GROWTH" "$wrk_rc" "$envoy_alive" \
-  "$SOAK_CONNECTIONS" "$SOAK_THREADS" <<'EOF' || rc=$?
+  "$SOAK_CONNECTIONS" "$SOAK_THREADS" "${POLICY#"$ROOT"/}" <<'EOF' || rc=$?
 import json, re, sys
-out, seconds, warmup, max_growth, wrk_rc, alive, conns, threads = sys.argv[1:]
+out, seconds, warmup, max_growth, wrk_rc, alive, conns, threads, policy = sys.argv[1:]
 seconds, warmup, max_growth = int(seconds), int(warmup), float(max_growth)
 failures = []
 
@@ -239,7 +240,7 @@ result = {
     "failures": failures,
     "settings": {"seconds": seconds, "warmup_seconds": warmup, "max_rss_growth_pct": max_growth,
                  "connections": int(conns), "wrk_threads": int(threads), "envoy_concurrency": 1,
-                 "policy": "examples/crs/policy.yaml"},
+                 "policy": policy},
     "rss_kb": {"at_warmup": base, "last": last, "peak_after_warmup": peak,
                "growth_pct": None if growth is None else round(growth, 3),
                "peak_growth_pct": None if peak_growth is None else round(peak_growth, 3),
