@@ -420,8 +420,20 @@ mod modsec_vectors;
 mod tests {
     use super::Transform::{self, *};
 
-    /// Every string over a small alphabet up to length 6 that `is_plain` accepts comes
-    /// out of every `plain_identity` transformation equal up to ASCII case.
+    /// Calls `f` with every string over `alphabet` of length 0 to `max_len`.
+    fn each_string(alphabet: &[u8], max_len: u32, mut f: impl FnMut(Vec<u8>)) {
+        for len in 0..=max_len {
+            for mut n in 0..alphabet.len().pow(len) {
+                let mut v = Vec::with_capacity(len as usize);
+                for _ in 0..len {
+                    v.push(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                f(v);
+            }
+        }
+    }
+
     /// Every value whose features miss a transformation's trigger comes out unchanged:
     /// every string up to length 3 over an alphabet with a byte of every feature (and the
     /// bytes around them: `<`, `!`, `>`, `x`, digits, 0xa0/0xc2), then random longer ones.
@@ -444,16 +456,7 @@ mod tests {
             }
         };
         let mut checked = 0;
-        for len in 0..=3u32 {
-            for mut n in 0..alphabet.len().pow(len) {
-                let mut v = Vec::new();
-                for _ in 0..len {
-                    v.push(alphabet[n % alphabet.len()]);
-                    n /= alphabet.len();
-                }
-                check(&v, &mut checked);
-            }
-        }
+        each_string(alphabet, 3, |v| check(&v, &mut checked));
         // Longer strings: a xorshift generator, mostly letters with some specials, so
         // values avoid most triggers and the untriggered cases get exercised.
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -496,32 +499,27 @@ mod tests {
         assert_eq!(f(b"a b") & EDGE_SPACE, 0);
     }
 
+    /// Every string over a small alphabet up to length 6 that `is_plain` accepts comes
+    /// out of every `plain_identity` transformation equal up to ASCII case.
     #[test]
     fn plain_values_survive_plain_identity_transforms_up_to_case() {
         let alphabet = b"aZ0_.-";
         let mut checked = 0;
-        for len in 0..=6u32 {
-            for mut n in 0..alphabet.len().pow(len) {
-                let mut v = Vec::new();
-                for _ in 0..len {
-                    v.push(alphabet[n % alphabet.len()]);
-                    n /= alphabet.len();
-                }
-                if !super::is_plain(&v) {
-                    continue;
-                }
-                for t in Transform::ALL.iter().filter(|t| t.plain_identity()) {
-                    let out = t.apply(&v);
-                    assert!(
-                        out.eq_ignore_ascii_case(&v),
-                        "{t:?} changed plain {:?} into {:?}",
-                        String::from_utf8_lossy(&v),
-                        String::from_utf8_lossy(&out)
-                    );
-                    checked += 1;
-                }
+        each_string(alphabet, 6, |v| {
+            if !super::is_plain(&v) {
+                return;
             }
-        }
+            for t in Transform::ALL.iter().filter(|t| t.plain_identity()) {
+                let out = t.apply(&v);
+                assert!(
+                    out.eq_ignore_ascii_case(&v),
+                    "{t:?} changed plain {:?} into {:?}",
+                    String::from_utf8_lossy(&v),
+                    String::from_utf8_lossy(&out)
+                );
+                checked += 1;
+            }
+        });
         // Longer random plain strings.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..20_000 {
@@ -544,32 +542,25 @@ mod tests {
         // Single inner spaces: every plain-identity transformation but removeWhitespace.
         let spaced_alphabet = b"aZ0_.- ";
         let mut spaced = 0;
-        for len in 0..=6u32 {
-            for mut n in 0..spaced_alphabet.len().pow(len) {
-                let mut v = Vec::new();
-                for _ in 0..len {
-                    v.push(spaced_alphabet[n % spaced_alphabet.len()]);
-                    n /= spaced_alphabet.len();
-                }
-                assert_eq!(super::is_plain(&v), super::is_plain_reference(&v), "{v:?}");
-                if super::plain_class(&v) == 0 {
-                    continue;
-                }
-                for t in Transform::ALL
-                    .iter()
-                    .filter(|t| t.plain_identity() && **t != RemoveWhitespace)
-                {
-                    let out = t.apply(&v);
-                    assert!(
-                        out.eq_ignore_ascii_case(&v),
-                        "{t:?} changed spaced {:?} into {:?}",
-                        String::from_utf8_lossy(&v),
-                        String::from_utf8_lossy(&out)
-                    );
-                    spaced += 1;
-                }
+        each_string(spaced_alphabet, 6, |v| {
+            assert_eq!(super::is_plain(&v), super::is_plain_reference(&v), "{v:?}");
+            if super::plain_class(&v) == 0 {
+                return;
             }
-        }
+            for t in Transform::ALL
+                .iter()
+                .filter(|t| t.plain_identity() && **t != RemoveWhitespace)
+            {
+                let out = t.apply(&v);
+                assert!(
+                    out.eq_ignore_ascii_case(&v),
+                    "{t:?} changed spaced {:?} into {:?}",
+                    String::from_utf8_lossy(&v),
+                    String::from_utf8_lossy(&out)
+                );
+                spaced += 1;
+            }
+        });
         assert!(spaced > 100_000);
         assert!(!super::is_plain(b"a--b") && !super::is_plain(b"..") && !super::is_plain(b"a b"));
     }
