@@ -3,10 +3,40 @@
 
 /// Whether `v` looks like SQL injection (libinjection's fingerprinting).
 pub fn is_sqli(v: &[u8]) -> bool {
-    if one_sql_token(v) {
+    if one_sql_token(v) || plain_words(v) {
         return false;
     }
     libinjectionrs::detect_sqli(v).is_injection()
+}
+
+/// Whether `v` is two or more words (`[A-Za-z_][A-Za-z0-9_]*`, none a word of
+/// libinjection's keyword table in any case) or numbers (`[0-9]+`), one space apart
+/// (`running shoes`, `size 42`): libinjection reads bareword and number tokens only, and no
+/// fingerprint made of those is SQL injection (the tests check every pattern of up to eight
+/// such tokens against the library with random words).
+fn plain_words(v: &[u8]) -> bool {
+    if !v.contains(&b' ') {
+        return false;
+    }
+    v.split(|&b| b == b' ').all(|part| match part.first() {
+        Some(b) if b.is_ascii_digit() => part.iter().all(u8::is_ascii_digit),
+        Some(_) => one_sql_token(part) && !is_sql_keyword(part),
+        None => false,
+    })
+}
+
+/// Whether libinjection's keyword table holds `word` (compared upper case, as it does).
+fn is_sql_keyword(word: &[u8]) -> bool {
+    use std::collections::HashSet;
+    use std::sync::OnceLock;
+    static KEYWORDS: OnceLock<HashSet<Box<[u8]>>> = OnceLock::new();
+    let set = KEYWORDS.get_or_init(|| {
+        libinjectionrs::sqli::sqli_data::SQL_KEYWORDS
+            .iter()
+            .map(|k| k.word.as_bytes().to_ascii_uppercase().into_boxed_slice())
+            .collect()
+    });
+    set.contains(word.to_ascii_uppercase().as_slice())
 }
 
 /// Whether libinjection reads `v` as exactly one token: a word (`[A-Za-z_][A-Za-z0-9_]*`,
@@ -94,6 +124,72 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 25_000, "{checked}");
+    }
+
+    /// Words and numbers one space apart: every pattern of up to eight bareword/number
+    /// tokens, 60 random instances each, is not SQL injection in the library either.
+    #[test]
+    fn plain_word_sequences_are_never_sqli_in_the_library() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let first = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+        let rest = b"abcdefghijklmnopqrstuvwxyzXYZ0123456789_";
+        let mut checked = 0;
+        for k in 2..=8u32 {
+            for pattern in 0..(1u32 << k) {
+                for _ in 0..60 {
+                    let mut v = Vec::new();
+                    for i in 0..k {
+                        if i > 0 {
+                            v.push(b' ');
+                        }
+                        if pattern >> i & 1 == 1 {
+                            let len = 1 + next() % 5;
+                            v.extend((0..len).map(|_| b'0' + (next() % 10) as u8));
+                        } else {
+                            let len = 1 + next() % 8;
+                            v.push(first[(next() % 53) as usize]);
+                            v.extend((1..len).map(|_| rest[(next() % 39) as usize]));
+                        }
+                    }
+                    if !super::plain_words(&v) {
+                        // A keyword was drawn: the library decides.
+                        continue;
+                    }
+                    assert!(!library(&v), "{:?}", String::from_utf8_lossy(&v));
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 25_000, "{checked}");
+    }
+
+    #[test]
+    fn plain_words_exclude_keywords_and_odd_spacing() {
+        assert!(super::plain_words(b"running shoes"));
+        assert!(super::plain_words(b"size 42 x"));
+        assert!(
+            !super::plain_words(b"price_asc"),
+            "one token: the other shortcut"
+        );
+        for v in [
+            &b"union select"[..],
+            b"a or b",
+            b"1 and 1",
+            b" a",
+            b"a ",
+            b"a  b",
+            b"a b;",
+            b"1e5 x",
+        ] {
+            assert!(!super::plain_words(v), "{:?}", String::from_utf8_lossy(v));
+        }
+        assert!(super::is_sqli(b"1 union select password from users"));
     }
 
     #[test]
