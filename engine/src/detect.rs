@@ -25,18 +25,20 @@ fn plain_words(v: &[u8]) -> bool {
     })
 }
 
-/// Whether libinjection's keyword table holds `word` (compared upper case, as it does).
+/// Whether libinjection's keyword table holds `word` (compared upper case, as it does): a
+/// binary search of the library's sorted table, without allocating.
 fn is_sql_keyword(word: &[u8]) -> bool {
-    use std::collections::HashSet;
-    use std::sync::OnceLock;
-    static KEYWORDS: OnceLock<HashSet<Box<[u8]>>> = OnceLock::new();
-    let set = KEYWORDS.get_or_init(|| {
-        libinjectionrs::sqli::sqli_data::SQL_KEYWORDS
-            .iter()
-            .map(|k| k.word.as_bytes().to_ascii_uppercase().into_boxed_slice())
-            .collect()
-    });
-    set.contains(word.to_ascii_uppercase().as_slice())
+    let mut upper = [0u8; 64];
+    let Some(buf) = upper.get_mut(..word.len()) else {
+        // Longer than any keyword (the longest has about 30 bytes).
+        return false;
+    };
+    for (d, s) in buf.iter_mut().zip(word) {
+        *d = s.to_ascii_uppercase();
+    }
+    libinjectionrs::sqli::sqli_data::SQL_KEYWORDS
+        .binary_search_by(|k| k.word.as_bytes().cmp(buf))
+        .is_ok()
 }
 
 /// Whether libinjection reads `v` as exactly one token: a word (`[A-Za-z_][A-Za-z0-9_]*`,
@@ -167,6 +169,24 @@ mod tests {
             }
         }
         assert!(checked > 25_000, "{checked}");
+    }
+
+    #[test]
+    fn keyword_lookup_matches_the_table() {
+        let table = libinjectionrs::sqli::sqli_data::SQL_KEYWORDS;
+        assert!(
+            table.windows(2).all(|w| w[0].word < w[1].word),
+            "table not sorted"
+        );
+        assert!(table.iter().all(|k| k.word.len() <= 64));
+        for k in table {
+            assert!(super::is_sql_keyword(k.word.as_bytes()), "{}", k.word);
+            assert!(super::is_sql_keyword(
+                k.word.to_ascii_lowercase().as_bytes()
+            ));
+        }
+        assert!(!super::is_sql_keyword(b"shoes"));
+        assert!(!super::is_sql_keyword(&[b'a'; 100]));
     }
 
     #[test]

@@ -1525,8 +1525,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     }
 
     fn setvar(&mut self, rule: &Rule, sv: &crate::program::SetVar) {
-        // Literal names and values (most of CRS's) are used in place: names are stored
-        // lower case already; only an expanded name needs folding.
+        // Literal names and values (most of CRS's) are used in place: waapc stores names
+        // lower case; an expanded one (or an upper-case literal) is folded.
         fn literal(m: &MacroString) -> Option<&[u8]> {
             match m.parts.as_slice() {
                 [MacroPart::Lit(l)] => Some(l.as_slice()),
@@ -1535,8 +1535,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             }
         }
         let full: Cow<'_, [u8]> = match literal(&sv.name) {
-            Some(l) => Cow::Borrowed(l),
-            None => Cow::Owned(self.expand(&sv.name, Some(rule)).to_ascii_lowercase()),
+            Some(l) if !l.iter().any(u8::is_ascii_uppercase) => Cow::Borrowed(l),
+            _ => Cow::Owned(self.expand(&sv.name, Some(rule)).to_ascii_lowercase()),
         };
         let name = String::from_utf8_lossy(full.strip_prefix(b"tx.").unwrap_or(&full));
         let value: Cow<'_, [u8]> = match literal(&sv.value) {
