@@ -81,18 +81,15 @@ impl LogIndex {
     /// showed up as "missing ids" in about one full run in three.)
     pub fn add(&self, line: &str) {
         let mut rest = line;
-        let json = loop {
+        let (json, id) = loop {
             let Some(start) = rest.find("{\"waap\":") else {
                 return;
             };
             let candidate = &rest[start..];
-            if request_id_of(candidate).is_some() {
-                break candidate;
+            if let Some(id) = request_id_of(candidate) {
+                break (candidate, id);
             }
             rest = &candidate[1..];
-        };
-        let Some(id) = request_id_of(json) else {
-            return;
         };
         if match_id(json) == Some(MARKER_ID) {
             self.marker_seen.store(true, Ordering::SeqCst);

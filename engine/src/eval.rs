@@ -853,12 +853,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 if features & t.trigger() == 0 {
                     continue;
                 }
-                let next = match t.apply(&cur) {
-                    // Unchanged (a shorter borrowed slice, as `trim` returns, is a change).
-                    Cow::Borrowed(b) if b.len() == cur.len() => None,
-                    c => Some(c.into_owned()),
-                };
-                if let Some(o) = next {
+                if let Cow::Owned(o) = t.apply(&cur) {
                     changed(&o, false);
                     features = crate::transform::features(&o);
                     cur = Cow::Owned(o);
@@ -904,9 +899,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             return hit;
         }
         let out: Option<Rc<[u8]>> = match t.apply(bytes) {
-            // Unchanged (a shorter borrowed slice, as `trim` returns, is a change).
-            Cow::Borrowed(b) if b.len() == bytes.len() => None,
-            Cow::Borrowed(b) => Some(b.into()),
+            Cow::Borrowed(_) => None,
             Cow::Owned(o) => Some(o.into()),
         };
         if let Ok(mut c) = self.tcache.try_borrow_mut() {
@@ -986,13 +979,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let done_by_base = state.is_some_and(|st| st & below == 0);
         let c = view.target.collection;
         let keyed = !is_scalar(c);
-        // Every value came from the base: no walk over the collection.
-        let walk = |emit: &mut dyn FnMut(Val<'_>)| {
-            if !done_by_base {
-                self.collection(c, emit)
-            }
-        };
-        walk(&mut |val: Val<'_>| {
+        // Unless every value came from the base: a walk over the collection.
+        let mut walk = |val: Val<'_>| {
             if keyed && !self.selects_in(&view.target.selector, &val.key, true) {
                 return;
             }
@@ -1015,7 +1003,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             }
             let tv = self.transformed(&val, &view.transforms, view.chain);
             self.scan_value(&tv, val.stable && !matches!(tv, Tv::O(_)), bits);
-        });
+        };
+        if !done_by_base {
+            self.collection(c, &mut walk);
+        }
         let Ok(mut pb) = self.pbits.try_borrow_mut() else {
             return false;
         };

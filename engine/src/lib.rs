@@ -30,3 +30,16 @@ pub use families::{Family, Reply};
 pub use host::{Host, LogLevel};
 pub use policy_set::PolicySet;
 pub use request::RequestHead;
+
+/// A deterministic xorshift64 generator for tests that draw random inputs (the same
+/// inputs every run, so a failure reproduces).
+#[cfg(test)]
+pub(crate) fn test_rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}

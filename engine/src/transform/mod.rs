@@ -459,19 +459,13 @@ mod tests {
         each_string(alphabet, 3, |v| check(&v, &mut checked));
         // Longer strings: a xorshift generator, mostly letters with some specials, so
         // values avoid most triggers and the untriggered cases get exercised.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::test_rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..30_000 {
             let len = (next() % 24) as usize + 4;
             let v: Vec<u8> = (0..len)
                 .map(|_| {
                     let r = next();
-                    if r % 4 == 0 {
+                    if r & 3 == 0 {
                         alphabet[(r >> 8) as usize % alphabet.len()]
                     } else {
                         b"abcXYZ019-_ ./"[(r >> 8) as usize % 14]
@@ -481,6 +475,24 @@ mod tests {
             check(&v, &mut checked);
         }
         assert!(checked > 100_000, "only {checked} untriggered cases");
+    }
+
+    /// `apply` returns `Cow::Borrowed` only for an unchanged value (the evaluator's
+    /// transformation chains and caches take a borrowed result as "no change"): every
+    /// string up to length 3 over the feature alphabet, every transformation.
+    #[test]
+    fn borrowed_results_are_unchanged_values() {
+        let alphabet: &[u8] = b"%+&\\\0\xa0\xc2\xe9Aaz \t\n/.*-#<!>\"'^,;(x5=u";
+        let mut borrowed = 0;
+        each_string(alphabet, 3, |v| {
+            for t in Transform::ALL {
+                if let std::borrow::Cow::Borrowed(b) = t.apply(&v) {
+                    assert_eq!(b, v.as_slice(), "{t:?} borrowed a changed result");
+                    borrowed += 1;
+                }
+            }
+        });
+        assert!(borrowed > 100_000, "{borrowed}");
     }
 
     #[test]
