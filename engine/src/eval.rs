@@ -104,6 +104,13 @@ fn is_scalar(c: Collection) -> bool {
     )
 }
 
+/// What a rule's first condition may skip value by value: see `Transaction::value_filter`.
+#[derive(Clone, Copy)]
+struct ValueFilter {
+    slot: u32,
+    min_class: u8,
+}
+
 /// A transformed value: the original, a fresh transformation, or a cached one.
 enum Tv<'a> {
     B(&'a [u8]),
@@ -673,7 +680,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             return false;
         }
         for (i, cond) in core::iter::once(&rule.cond).chain(&rule.chain).enumerate() {
-            let (hits, errors) = self.eval_cond(rule, cond);
+            let filter = if i == 0 { self.value_filter(ri) } else { None };
+            let (hits, errors) = self.eval_cond(rule, cond, filter);
             self.errors += errors;
             if errors > 0 {
                 host.log(
@@ -724,20 +732,38 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let Some(cm) = self.engine.capture_matcher(i) else {
             return;
         };
-        for (n, g) in cm.captures(value).into_iter().enumerate() {
-            match g {
-                Some(g) => {
-                    self.tx.insert(n.to_string(), g);
+        const NAMES: [&str; crate::matcher::MAX_CAPTURES] =
+            ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+        let tx = &mut self.tx;
+        cm.captures_with(value, &mut |n, g| {
+            let Some(&name) = NAMES.get(n) else {
+                return;
+            };
+            match (g, tx.get_mut(name)) {
+                // Overwritten in place: no allocation for the name or the value.
+                (Some(g), Some(v)) => {
+                    v.clear();
+                    v.extend_from_slice(g);
                 }
-                None => {
-                    self.tx.remove(&n.to_string());
+                (Some(g), None) => {
+                    tx.insert(name.to_string(), g.to_vec());
+                }
+                (None, _) => {
+                    tx.remove(name);
                 }
             }
-        }
+        });
     }
 
     /// Runs one condition over its targets; returns the matching (name, value) pairs.
-    fn eval_cond<'s>(&'s self, rule: &Rule, cond: &'s Condition) -> (Vec<Hit>, u32) {
+    /// With a `filter` (see [`Self::value_filter`]), values the prefilter scanned without
+    /// finding the rule's literal are not tested.
+    fn eval_cond<'s>(
+        &'s self,
+        rule: &Rule,
+        cond: &'s Condition,
+        filter: Option<ValueFilter>,
+    ) -> (Vec<Hit>, u32) {
         // Fast path: one TX variable by name, untransformed (CRS's paranoia-level and
         // anomaly-score checks, a third of the rules a request runs).
         if let ([t], [], false) = (
@@ -774,6 +800,15 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let mut errors = 0;
         let chain = chain_hash(&cond.transforms);
         for (coll, val) in values {
+            // A plain value was scanned as its raw bytes (as `compute_view` does).
+            let plain = filter.is_some_and(|f| {
+                f.min_class > 0 && crate::transform::plain_class(&val.value) >= f.min_class
+            });
+            if let (Some(f), true, true) = (filter, plain, val.stable) {
+                if !self.value_has_slot(&val.value, f.slot) {
+                    continue;
+                }
+            }
             let mut matched = false;
             let cur: Tv<'_> = if cond.multi_match {
                 // The value, then every transformation step that changed it.
@@ -786,6 +821,15 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 self.walk_chain(&val, &cond.transforms, &mut |v, _| test(v))
             } else {
                 let cur = self.transformed(&val, &cond.transforms, chain);
+                // Bytes the prefilter scanned for a view of this rule: request data or a
+                // cached transformation (a fresh `Tv::O` was never scanned into the cache).
+                if let (Some(f), false, true, false) =
+                    (filter, plain, val.stable, matches!(cur, Tv::O(_)))
+                {
+                    if !self.value_has_slot(&cur, f.slot) {
+                        continue;
+                    }
+                }
                 let (m, e) = self.test(cond, &cur);
                 errors += e;
                 matched |= m;
@@ -950,6 +994,35 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             }
         }
         false
+    }
+
+    /// The per-value prefilter of rule `ri`'s first condition: its regex's bit and the
+    /// least plain class of a value scanned as its raw bytes (the same for every view of
+    /// the rule: they share the transformation chain).
+    fn value_filter(&self, ri: u32) -> Option<ValueFilter> {
+        let pf = &self.engine.prefilter;
+        let plan = pf.plans.get(ri as usize)?.as_ref()?;
+        let view = pf.views.get(*plan.views.first()? as usize)?;
+        Some(ValueFilter {
+            slot: plan.slot,
+            min_class: view.min_class,
+        })
+    }
+
+    /// False only when `bytes` were scanned into the value-scan cache (at this address)
+    /// and lack `slot`'s literals: then the regex cannot match them. Anything not in the
+    /// cache may match.
+    fn value_has_slot(&self, bytes: &[u8], slot: u32) -> bool {
+        let Ok(vb) = self.vbits.try_borrow() else {
+            return true;
+        };
+        let (map, arena) = &*vb;
+        let Some(&off) = map.get(&(bytes.as_ptr() as usize, bytes.len())) else {
+            return true;
+        };
+        arena
+            .get(off as usize + slot as usize / 64)
+            .is_none_or(|w| w & (1 << (slot % 64)) != 0)
     }
 
     /// Scans view `v`'s values into its bits; false if that could not be done.
@@ -1202,11 +1275,26 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             return;
         }
         let start = out.len();
-        self.collection(c, &mut |v: Val<'a>| {
-            if keep(&v.key) {
-                out.push((c, v));
+        if let Some(prefix) = self.tx_prefix(c, &t.selector) {
+            // A range of the sorted TX names instead of a pass over all of them.
+            for (name, v) in self.tx.range::<str, _>((
+                core::ops::Bound::Included(prefix),
+                core::ops::Bound::Unbounded,
+            )) {
+                if !name.starts_with(prefix) {
+                    break;
+                }
+                if keep(name.as_bytes()) {
+                    out.push((c, Val::keyed(name.as_bytes(), v)));
+                }
             }
-        });
+        } else {
+            self.collection(c, &mut |v: Val<'a>| {
+                if keep(&v.key) {
+                    out.push((c, v));
+                }
+            });
+        }
         if t.count {
             let n = out.len() - start;
             out.truncate(start);
@@ -1219,6 +1307,20 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 },
             ));
         }
+    }
+
+    /// For a TX key regex that is a literal prefix (CRS's `TX:/^header_name_920450_/`):
+    /// the prefix every selected TX name starts with, as stored (names are lower case, so a
+    /// case-insensitive prefix with upper-case letters is not given).
+    fn tx_prefix(&self, c: Collection, s: &Selector) -> Option<&str> {
+        let (Collection::Tx, Selector::Regex(i)) = (c, s) else {
+            return None;
+        };
+        let f = self.engine.key_forms.get(*i as usize)?.as_ref()?;
+        if !f.anchored || (f.ci && f.literal.iter().any(u8::is_ascii_uppercase)) {
+            return None;
+        }
+        core::str::from_utf8(&f.literal).ok()
     }
 
     fn selects(&self, s: &Selector, key: &[u8]) -> bool {
@@ -1461,8 +1563,13 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
 
     /// Expands `%{...}` macros.
     pub(crate) fn expand<'a>(&'a self, m: &'a MacroString, rule: Option<&Rule>) -> Cow<'a, [u8]> {
-        if let [MacroPart::Lit(l)] = m.parts.as_slice() {
-            return Cow::Borrowed(l);
+        match m.parts.as_slice() {
+            [MacroPart::Lit(l)] => return Cow::Borrowed(l),
+            // A lone TX variable (`@within %{tx.restricted_headers_basic}`): no copy.
+            [MacroPart::Var(Collection::Tx, Some(k))] => {
+                return Cow::Borrowed(self.tx.get(k.as_str()).map_or(&[][..], Vec::as_slice))
+            }
+            _ => {}
         }
         let mut out = Vec::new();
         for p in &m.parts {

@@ -193,6 +193,11 @@ impl LiteralMatcher {
 pub struct CaptureMatcher {
     vm: regex_automata::nfa::thompson::pikevm::PikeVM,
     cache: RefCell<regex_automata::nfa::thompson::pikevm::Cache>,
+    caps: RefCell<regex_automata::util::captures::Captures>,
+    /// For a pattern without groups (TX:0 only, as in CRS 920450's `^.*$`): the match
+    /// span from forward and reverse lazy DFAs, many times faster than the PikeVM (which
+    /// still answers if the lazy DFAs give up).
+    span: Option<(hybrid::regex::Regex, RefCell<hybrid::regex::Cache>)>,
 }
 
 /// Groups SecLang exposes as TX:0..TX:9.
@@ -208,27 +213,58 @@ impl CaptureMatcher {
                 MatcherError(format!("capture regex {:?}: {e}", truncate(&def.pattern)))
             })?;
         let cache = RefCell::new(vm.create_cache());
-        Ok(CaptureMatcher { vm, cache })
+        let caps = RefCell::new(vm.create_captures());
+        let span = if vm.get_nfa().group_info().all_group_len() == 1 {
+            hybrid::regex::Regex::builder()
+                .syntax(syntax_config(def))
+                .dfa(
+                    hybrid::dfa::Config::new()
+                        .cache_capacity(LAZY_CACHE_BYTES / 4)
+                        .skip_cache_capacity_check(true),
+                )
+                .build(&def.pattern)
+                .ok()
+                .map(|re| {
+                    let c = RefCell::new(re.create_cache());
+                    (re, c)
+                })
+        } else {
+            None
+        };
+        Ok(CaptureMatcher {
+            vm,
+            cache,
+            caps,
+            span,
+        })
     }
 
-    /// Groups 0..=9 of the leftmost-first match in `hay` (`None` for groups that did not
-    /// take part), or an empty list when there is no match.
-    pub fn captures(&self, hay: &[u8]) -> Vec<Option<Vec<u8>>> {
-        let Ok(mut cache) = self.cache.try_borrow_mut() else {
-            return Vec::new();
+    /// Calls `group` with each of groups 0..=9 of the leftmost-first match in `hay` (`None`
+    /// for groups that did not take part), in order, without copying; nothing when there
+    /// is no match.
+    pub fn captures_with(&self, hay: &[u8], group: &mut dyn FnMut(usize, Option<&[u8]>)) {
+        if let Some((re, cache)) = &self.span {
+            if let Ok(mut c) = cache.try_borrow_mut() {
+                match re.try_search(&mut c, &Input::new(hay)) {
+                    Ok(Some(m)) => return group(0, hay.get(m.range())),
+                    Ok(None) => return,
+                    // The lazy DFAs gave up: the PikeVM decides.
+                    Err(_) => {}
+                }
+            }
+        }
+        let (Ok(mut cache), Ok(mut caps)) =
+            (self.cache.try_borrow_mut(), self.caps.try_borrow_mut())
+        else {
+            return;
         };
-        let mut caps = self.vm.create_captures();
         self.vm.search(&mut cache, &Input::new(hay), &mut caps);
         if !caps.is_match() {
-            return Vec::new();
+            return;
         }
-        (0..caps.group_len().min(MAX_CAPTURES))
-            .map(|i| {
-                caps.get_group(i)
-                    .and_then(|s| hay.get(s.start..s.end))
-                    .map(<[u8]>::to_vec)
-            })
-            .collect()
+        for i in 0..caps.group_len().min(MAX_CAPTURES) {
+            group(i, caps.get_group(i).and_then(|s| hay.get(s.start..s.end)));
+        }
     }
 }
 

@@ -58,9 +58,10 @@ pub(crate) fn run<E: core::ops::Deref<Target = crate::Engine> + Clone>(
     })
 }
 
-/// `needle` occurs in `hay` (the empty needle always does).
+/// `needle` occurs in `hay` (the empty needle always does). memchr's substring search:
+/// linear time, vectorised where the target has it.
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 /// C `atoi`-like integer parse: optional spaces and sign, then digits; anything else is 0.

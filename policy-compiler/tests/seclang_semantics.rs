@@ -157,3 +157,21 @@ SecRule TX:c "@streq z" "id:4,phase:1,deny,log,t:none,t:trimRight"
     let (v, _) = get(&e, "/?a=x%20y", &[]);
     assert_eq!(v, Verdict::Allow);
 }
+
+#[test]
+fn tx_values_rewritten_in_place_are_transformed_afresh() {
+    // `setvar` overwrites a TX variable in place: same address, same length, new bytes.
+    // A transformation of the old bytes must not be reused for the new ones (the
+    // evaluator caches transformations of request data by address; TX is not cached).
+    let e = engine_for(
+        r#"
+SecRule ARGS:a "@rx ^" "id:1,phase:1,pass,nolog,setvar:'tx.val_a=abc'"
+SecRule TX:/^val_/ "@rx ^ABC$" "id:2,phase:1,pass,log,t:none,t:uppercase"
+SecRule ARGS:a "@rx ^" "id:3,phase:1,pass,nolog,setvar:'tx.val_a=xyz'"
+SecRule TX:/^val_/ "@rx ^XYZ$" "id:4,phase:1,deny,log,t:none,t:uppercase"
+"#,
+    );
+    let (v, ids) = get(&e, "/?a=1", &[]);
+    assert!(matches!(v, Verdict::Deny { .. }), "{ids:?}");
+    assert_eq!(ids, vec![2, 4]);
+}
