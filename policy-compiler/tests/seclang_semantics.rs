@@ -175,3 +175,39 @@ SecRule TX:/^val_/ "@rx ^XYZ$" "id:4,phase:1,deny,log,t:none,t:uppercase"
     assert!(matches!(v, Verdict::Deny { .. }), "{ids:?}");
     assert_eq!(ids, vec![2, 4]);
 }
+
+#[test]
+fn a_rules_regex_runs_only_on_values_holding_its_literal() {
+    // The prefilter scans each value once; a rule's regex then runs only on the values
+    // (as transformed for it) that hold one of its required literals. A value whose
+    // literal appears only after the transformation still matches.
+    let e = engine_for(
+        r#"
+SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:1,deny,log,t:none,t:urlDecodeUni"
+"#,
+    );
+    let mut uri = String::from("/?");
+    for i in 0..20 {
+        uri.push_str(&format!("p{i}=plain+value+{i}&q{i}=50%25+off&"));
+    }
+    let run = |uri: &str| {
+        let head = RequestHead {
+            method: "GET".into(),
+            uri: uri.as_bytes().to_vec(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![],
+            remote_addr: "127.0.0.1".into(),
+            request_id: "t".into(),
+            peer_cert_sha256: None,
+        };
+        let mut tx = e.transaction(head);
+        let v = tx.run_request(b"", &NativeHost::default());
+        (v, tx.work().1)
+    };
+    let (v, ops) = run(&format!("{uri}x=1%2555nion%20select"));
+    assert!(matches!(v, Verdict::Deny { .. }), "{v:?}");
+    assert_eq!(ops, 1, "only the value holding the literal after decoding is tested");
+    let (v, ops) = run(&format!("{uri}x=union+all"));
+    assert_eq!(v, Verdict::Allow);
+    assert_eq!(ops, 1, "the one value with `union`");
+}
