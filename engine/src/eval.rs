@@ -129,6 +129,18 @@ impl core::ops::Deref for Tv<'_> {
     }
 }
 
+/// The bytes the prefilter scans for `tv`, a transformation of `val` (`stable`: whether
+/// its bytes may be cached by address): `val` itself when the transformation changed
+/// nothing but letter case (`t:lowercase`), since the scan ignores ASCII case; the two
+/// forms then share one cached scan.
+fn scan_form<'v>(val: &'v Val<'_>, tv: &'v [u8], stable: bool) -> (&'v [u8], bool) {
+    if tv.len() == val.value.len() && tv.eq_ignore_ascii_case(&val.value) {
+        (&val.value, val.stable)
+    } else {
+        (tv, stable)
+    }
+}
+
 /// FxHash-style hasher for the transformation cache (keys are addresses and small ints).
 #[derive(Default, Clone, Copy)]
 struct FxHasher(u64);
@@ -823,10 +835,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 let cur = self.transformed(&val, &cond.transforms, chain);
                 // Bytes the prefilter scanned for a view of this rule: request data or a
                 // cached transformation (a fresh `Tv::O` was never scanned into the cache).
-                if let (Some(f), false, true, false) =
-                    (filter, plain, val.stable, matches!(cur, Tv::O(_)))
-                {
-                    if !self.value_has_slot(&cur, f.slot) {
+                if let (Some(f), false) = (filter, plain) {
+                    let (bytes, stable) =
+                        scan_form(&val, &cur, val.stable && !matches!(cur, Tv::O(_)));
+                    if stable && !self.value_has_slot(bytes, f.slot) {
                         continue;
                     }
                 }
@@ -1070,12 +1082,14 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 // transformation step that changed it.
                 self.scan_value(&val.value, val.stable, bits);
                 self.walk_chain(&val, &view.transforms, &mut |v, stable| {
+                    let (v, stable) = scan_form(&val, v, stable);
                     self.scan_value(v, stable, bits)
                 });
                 return;
             }
             let tv = self.transformed(&val, &view.transforms, view.chain);
-            self.scan_value(&tv, val.stable && !matches!(tv, Tv::O(_)), bits);
+            let (v, stable) = scan_form(&val, &tv, val.stable && !matches!(tv, Tv::O(_)));
+            self.scan_value(v, stable, bits);
         };
         if !done_by_base {
             self.collection(c, &mut walk);

@@ -190,7 +190,7 @@ SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:1,deny,log,t:none,t:urlDecodeU
     for i in 0..20 {
         uri.push_str(&format!("p{i}=plain+value+{i}&q{i}=50%25+off&"));
     }
-    let run = |uri: &str| {
+    let run = |e: &Engine, uri: &str| {
         let head = RequestHead {
             method: "GET".into(),
             uri: uri.as_bytes().to_vec(),
@@ -204,10 +204,22 @@ SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:1,deny,log,t:none,t:urlDecodeU
         let v = tx.run_request(b"", &NativeHost::default());
         (v, tx.work().1)
     };
-    let (v, ops) = run(&format!("{uri}x=1%2555nion%20select"));
+    let (v, ops) = run(&e, &format!("{uri}x=1%2555nion%20select"));
     assert!(matches!(v, Verdict::Deny { .. }), "{v:?}");
-    assert_eq!(ops, 1, "only the value holding the literal after decoding is tested");
-    let (v, ops) = run(&format!("{uri}x=union+all"));
+    assert_eq!(
+        ops, 1,
+        "only the value holding the literal after decoding is tested"
+    );
+    let (v, ops) = run(&e, &format!("{uri}x=union+all"));
     assert_eq!(v, Verdict::Allow);
     assert_eq!(ops, 1, "the one value with `union`");
+    // A chain that only changes letter case shares the raw value's scan.
+    let e = engine_for(
+        r#"
+SecRule ARGS "@rx union\s+select" "id:1,phase:1,deny,log,t:none,t:lowercase"
+"#,
+    );
+    let (v, ops) = run(&e, &format!("{uri}x=UNION+Select"));
+    assert!(matches!(v, Verdict::Deny { .. }), "{v:?}");
+    assert_eq!(ops, 1);
 }
