@@ -204,11 +204,25 @@ mod tests {
 
     /// Words and numbers one space apart: every pattern of up to eight bareword/number
     /// tokens, 60 random instances each, is not SQL injection in the library either.
+    /// Appends a random number of 1..=`max` digits.
+    fn push_number(v: &mut Vec<u8>, next: &mut impl FnMut() -> u64, max: u64) {
+        let len = 1 + next() % max;
+        v.extend((0..len).map(|_| b'0' + (next() % 10) as u8));
+    }
+
+    /// Appends a random word (`[A-Za-z_][a-zXYZ0-9_]*`) of 1..=`max` bytes.
+    fn push_word(v: &mut Vec<u8>, next: &mut impl FnMut() -> u64, max: u64) {
+        let first = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+        let len = 1 + next() % max;
+        v.push(first[(next() % 53) as usize]);
+        v.extend((1..len).map(|_| WORD_REST[(next() % 39) as usize]));
+    }
+
+    const WORD_REST: &[u8] = b"abcdefghijklmnopqrstuvwxyzXYZ0123456789_";
+
     #[test]
     fn plain_word_sequences_are_never_sqli_in_the_library() {
         let mut next = crate::test_rng(0x9e37_79b9_7f4a_7c15);
-        let first = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_";
-        let rest = b"abcdefghijklmnopqrstuvwxyzXYZ0123456789_";
         let mut checked = 0;
         for k in 2..=8u32 {
             for pattern in 0..(1u32 << k) {
@@ -219,12 +233,9 @@ mod tests {
                             v.push(b' ');
                         }
                         if pattern >> i & 1 == 1 {
-                            let len = 1 + next() % 5;
-                            v.extend((0..len).map(|_| b'0' + (next() % 10) as u8));
+                            push_number(&mut v, &mut next, 5);
                         } else {
-                            let len = 1 + next() % 8;
-                            v.push(first[(next() % 53) as usize]);
-                            v.extend((1..len).map(|_| rest[(next() % 39) as usize]));
+                            push_word(&mut v, &mut next, 8);
                         }
                     }
                     if !super::plain_words(&v) {
@@ -244,22 +255,13 @@ mod tests {
     /// not SQL injection in the library.
     #[test]
     fn short_dotted_identifiers_are_never_sqli_in_the_library() {
-        let alphabet = b"aeduxOR10._-";
         let mut checked = 0;
-        let mut v = Vec::new();
-        for len in 1..=5u32 {
-            for mut code in 0..(alphabet.len() as u32).pow(len) {
-                v.clear();
-                for _ in 0..len {
-                    v.push(alphabet[(code % alphabet.len() as u32) as usize]);
-                    code /= alphabet.len() as u32;
-                }
-                if super::dotted_identifier(&v) {
-                    assert!(!library(&v), "{:?}", String::from_utf8_lossy(&v));
-                    checked += 1;
-                }
+        crate::each_string(b"aeduxOR10._-", 5, |v| {
+            if super::dotted_identifier(&v) {
+                assert!(!library(&v), "{:?}", String::from_utf8_lossy(&v));
+                checked += 1;
             }
-        }
+        });
         assert!(checked > 20_000, "{checked}");
     }
 
@@ -269,8 +271,6 @@ mod tests {
     #[test]
     fn dotted_identifier_sequences_are_never_sqli_in_the_library() {
         let mut next = crate::test_rng(0x5851_f42d_4c95_7f2d);
-        let first = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_";
-        let rest = b"abcdefghijklmnopqrstuvwxyzXYZ0123456789_";
         let keywords = libinjectionrs::sqli::sqli_data::SQL_KEYWORDS;
         let (mut checked, mut refused) = (0, 0);
         for _ in 0..60_000 {
@@ -281,10 +281,7 @@ mod tests {
                     v.push(if next().is_multiple_of(2) { b'.' } else { b'-' });
                 }
                 match next() % 8 {
-                    0 | 1 => {
-                        let len = 1 + next() % 6;
-                        v.extend((0..len).map(|_| b'0' + (next() % 10) as u8));
-                    }
+                    0 | 1 => push_number(&mut v, &mut next, 6),
                     2 => {
                         let k = keywords[(next() % keywords.len() as u64) as usize].word;
                         v.extend(k.bytes().map(|b| b.to_ascii_lowercase()));
@@ -292,13 +289,9 @@ mod tests {
                     3 => {
                         v.push(b"eEdDfFuU"[(next() % 8) as usize]);
                         let len = next() % 6;
-                        v.extend((0..len).map(|_| rest[(next() % 39) as usize]));
+                        v.extend((0..len).map(|_| WORD_REST[(next() % 39) as usize]));
                     }
-                    _ => {
-                        let len = 1 + next() % 8;
-                        v.push(first[(next() % 53) as usize]);
-                        v.extend((1..len).map(|_| rest[(next() % 39) as usize]));
-                    }
+                    _ => push_word(&mut v, &mut next, 8),
                 }
             }
             if !super::dotted_identifier(&v) {
@@ -363,20 +356,12 @@ mod tests {
     /// bytes left out.
     #[test]
     fn values_without_angle_or_equals_are_never_xss_in_the_library() {
-        let alphabet = b"o n\"'`>/:!-&;(x";
-        let mut v = Vec::new();
         let mut checked = 0;
-        for len in 1..=5u32 {
-            for mut code in 0..(alphabet.len() as u32).pow(len) {
-                v.clear();
-                for _ in 0..len {
-                    v.push(alphabet[(code % alphabet.len() as u32) as usize]);
-                    code /= alphabet.len() as u32;
-                }
-                assert!(!xss_library(&v), "{:?}", String::from_utf8_lossy(&v));
-                checked += 1;
-            }
-        }
+        crate::each_string(b"o n\"'`>/:!-&;(x", 5, |v| {
+            assert!(!xss_library(&v), "{:?}", String::from_utf8_lossy(&v));
+            checked += 1;
+        });
+        let mut v = Vec::new();
         let fragments: [&[u8]; 24] = [
             b"onerror",
             b"onload",

@@ -31,6 +31,21 @@ pub use host::{Host, LogLevel};
 pub use policy_set::PolicySet;
 pub use request::RequestHead;
 
+/// Calls `f` with every string of `0..=max_len` bytes over `alphabet` (exhaustive tests).
+#[cfg(test)]
+pub(crate) fn each_string(alphabet: &[u8], max_len: u32, mut f: impl FnMut(Vec<u8>)) {
+    for len in 0..=max_len {
+        for mut n in 0..alphabet.len().pow(len) {
+            let mut v = Vec::with_capacity(len as usize);
+            for _ in 0..len {
+                v.push(alphabet[n % alphabet.len()]);
+                n /= alphabet.len();
+            }
+            f(v);
+        }
+    }
+}
+
 /// A deterministic xorshift64 generator for tests that draw random inputs (the same
 /// inputs every run, so a failure reproduces).
 #[cfg(test)]

@@ -420,20 +420,6 @@ mod modsec_vectors;
 mod tests {
     use super::Transform::{self, *};
 
-    /// Calls `f` with every string over `alphabet` of length 0 to `max_len`.
-    fn each_string(alphabet: &[u8], max_len: u32, mut f: impl FnMut(Vec<u8>)) {
-        for len in 0..=max_len {
-            for mut n in 0..alphabet.len().pow(len) {
-                let mut v = Vec::with_capacity(len as usize);
-                for _ in 0..len {
-                    v.push(alphabet[n % alphabet.len()]);
-                    n /= alphabet.len();
-                }
-                f(v);
-            }
-        }
-    }
-
     /// Every value whose features miss a transformation's trigger comes out unchanged:
     /// every string up to length 3 over an alphabet with a byte of every feature (and the
     /// bytes around them: `<`, `!`, `>`, `x`, digits, 0xa0/0xc2), then random longer ones.
@@ -456,7 +442,7 @@ mod tests {
             }
         };
         let mut checked = 0;
-        each_string(alphabet, 3, |v| check(&v, &mut checked));
+        crate::each_string(alphabet, 3, |v| check(&v, &mut checked));
         // Longer strings: a xorshift generator, mostly letters with some specials, so
         // values avoid most triggers and the untriggered cases get exercised.
         let mut next = crate::test_rng(0x9e37_79b9_7f4a_7c15);
@@ -484,7 +470,7 @@ mod tests {
     fn borrowed_results_are_unchanged_values() {
         let alphabet: &[u8] = b"%+&\\\0\xa0\xc2\xe9Aaz \t\n/.*-#<!>\"'^,;(x5=u";
         let mut borrowed = 0;
-        each_string(alphabet, 3, |v| {
+        crate::each_string(alphabet, 3, |v| {
             for t in Transform::ALL {
                 if let std::borrow::Cow::Borrowed(b) = t.apply(&v) {
                     assert_eq!(b, v.as_slice(), "{t:?} borrowed a changed result");
@@ -517,7 +503,7 @@ mod tests {
     fn plain_values_survive_plain_identity_transforms_up_to_case() {
         let alphabet = b"aZ0_.-";
         let mut checked = 0;
-        each_string(alphabet, 6, |v| {
+        crate::each_string(alphabet, 6, |v| {
             if !super::is_plain(&v) {
                 return;
             }
@@ -554,7 +540,7 @@ mod tests {
         // Single inner spaces: every plain-identity transformation but removeWhitespace.
         let spaced_alphabet = b"aZ0_.- ";
         let mut spaced = 0;
-        each_string(spaced_alphabet, 6, |v| {
+        crate::each_string(spaced_alphabet, 6, |v| {
             assert_eq!(super::is_plain(&v), super::is_plain_reference(&v), "{v:?}");
             if super::plain_class(&v) == 0 {
                 return;
