@@ -3,7 +3,7 @@
 
 /// Whether `v` looks like SQL injection (libinjection's fingerprinting).
 pub fn is_sqli(v: &[u8]) -> bool {
-    if one_sql_token(v) || plain_words(v) || dotted_identifier(v) {
+    if one_sql_token(v) || plain_words(v) || dotted_identifier(v) || hex_words(v) {
         return false;
     }
     libinjectionrs::detect_sqli(v).is_injection()
@@ -90,6 +90,50 @@ fn dotted_identifier(v: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// Whether `v` is hex words (`[0-9A-Fa-f]+`) joined by single `-`: session ids, hashes,
+/// UUIDs (`3f2a9c1e...`, `7d3c1f0a-2b4e-...`). libinjection splits a word that starts with
+/// digits into a number and a bareword (`3f2a` -> `3` `f2a`; `1e5` is a number), so
+/// such a value is numbers, barewords and `-` operators, unless a bareword is in its
+/// keyword table: refused when any hex-only entry of the table (`DEC`, and fingerprints
+/// such as `01C`) occurs anywhere in it. No fingerprint of those tokens is SQL injection;
+/// the tests check it against the library exhaustively for short strings and for random
+/// ids.
+fn hex_words(v: &[u8]) -> bool {
+    let mut lower = [0u8; 128];
+    let Some(buf) = lower.get_mut(..v.len()) else {
+        return false;
+    };
+    if v.is_empty()
+        || v.first() == Some(&b'-')
+        || v.last() == Some(&b'-')
+        || v.windows(2).any(|w| w == b"--")
+    {
+        return false;
+    }
+    for (d, &b) in buf.iter_mut().zip(v) {
+        if !(b.is_ascii_hexdigit() || b == b'-') {
+            return false;
+        }
+        *d = b.to_ascii_lowercase();
+    }
+    !hex_keywords()
+        .iter()
+        .any(|k| memchr::memmem::find(buf, k).is_some())
+}
+
+/// The entries of libinjection's keyword table made only of hex digits, lower case.
+fn hex_keywords() -> &'static [Vec<u8>] {
+    static HEX: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    HEX.get_or_init(|| {
+        libinjectionrs::sqli::sqli_data::SQL_KEYWORDS
+            .iter()
+            .map(|k| k.word.as_bytes())
+            .filter(|w| !w.is_empty() && w.iter().all(u8::is_ascii_hexdigit))
+            .map(<[u8]>::to_ascii_lowercase)
+            .collect()
+    })
 }
 
 /// No word in libinjection's keyword table is longer (a test checks).
@@ -302,6 +346,71 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 10_000 && refused > 10_000, "{checked} {refused}");
+    }
+
+    /// Hex words joined by `-`: every string of up to 6 bytes over hex bytes that make
+    /// numbers, exponents, suffixes, binary and keyword parts, and random ids of every
+    /// common shape, are not SQL injection in the library whenever the shortcut takes them.
+    #[test]
+    fn hex_words_are_never_sqli_in_the_library() {
+        let mut checked = 0;
+        crate::each_string(b"019abcdefDE-", 6, |v| {
+            if super::hex_words(&v) {
+                assert!(!library(&v), "{:?}", String::from_utf8_lossy(&v));
+                checked += 1;
+            }
+        });
+        assert!(checked > 1_000_000, "{checked}");
+        let mut next = crate::test_rng(0x2f1b_83a4_e6c9_0d57);
+        let hex = b"0123456789abcdefABCDEF";
+        let mut taken = 0;
+        for i in 0..50_000 {
+            let mut v = Vec::new();
+            let parts: &[u64] = match i % 4 {
+                0 => &[8, 4, 4, 4, 12],
+                1 => &[32],
+                2 => &[40],
+                _ => &[1 + next() % 6, 1 + next() % 6, 1 + next() % 6],
+            };
+            for (j, &n) in parts.iter().enumerate() {
+                if j > 0 {
+                    v.push(b'-');
+                }
+                v.extend((0..n).map(|_| hex[(next() % hex.len() as u64) as usize]));
+            }
+            if super::hex_words(&v) {
+                assert!(!library(&v), "{:?}", String::from_utf8_lossy(&v));
+                taken += 1;
+            }
+        }
+        assert!(taken > 40_000, "{taken}");
+    }
+
+    #[test]
+    fn hex_words_take_ids_and_refuse_keywords() {
+        assert!(super::hex_keywords().iter().any(|k| k == b"dec"));
+        for v in [
+            &b"3f2a9c1e7b4d4e0fa1c2d3e4f5a6b7c8"[..],
+            b"7d3c1f0a-2b4e-4c6d-9e8f-0a1b2c3d4e5f",
+            b"1e5",
+            b"0b1",
+        ] {
+            assert!(super::hex_words(v), "{:?}", String::from_utf8_lossy(v));
+        }
+        for v in [
+            &b"1dec"[..],
+            b"1-DEC",
+            b"01c",
+            b"3f-",
+            b"-3f",
+            b"3f--2a",
+            b"3g",
+            b"",
+            b"0x1f",
+        ] {
+            assert!(!super::hex_words(v), "{:?}", String::from_utf8_lossy(v));
+        }
+        assert!(!super::hex_words(&[b'a'; 129]));
     }
 
     #[test]
