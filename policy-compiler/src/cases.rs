@@ -14,6 +14,8 @@
 //!     expect:
 //!       status: 403                      # 200: reached the upstream
 //!       rule_ids: [1001]                 # optional: ids that must all be in the deny body
+//!     requires_crs: 4                    # optional: skipped (reason printed) when the
+//!                                        # bundle's CRS is older (CRS_DIR = Debian's 3.3.4)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,6 +44,35 @@ pub struct Case {
     pub request: CaseRequest,
     /// The verdict.
     pub expect: Expect,
+    /// The CRS major version the case needs (a detection older rule sets lack); the case
+    /// is skipped, with the reason printed, against a bundle compiled from an older CRS.
+    #[serde(default)]
+    pub requires_crs: Option<u32>,
+}
+
+impl Case {
+    /// Why the case cannot run against a bundle with this META, or `None` when it can.
+    pub fn skip_reason(&self, meta: &waap_bundle::Meta) -> Option<String> {
+        let want = self.requires_crs?;
+        match crs_major(meta) {
+            Some(have) if have >= want => None,
+            Some(have) => Some(format!(
+                "needs CRS v{want}, the bundle was compiled from CRS v{have}"
+            )),
+            None => Some(format!("needs CRS v{want}, the bundle has no CRS")),
+        }
+    }
+}
+
+/// The major version of the CRS a bundle was compiled from: its META `component` entry
+/// `OWASP_CRS/<major>.<minor>...` (from `SecComponentSignature`).
+pub fn crs_major(meta: &waap_bundle::Meta) -> Option<u32> {
+    meta.extra
+        .iter()
+        .filter(|(k, _)| k == "component")
+        .find_map(|(_, v)| v.strip_prefix("OWASP_CRS/"))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse().ok())
 }
 
 /// A request of a case.
@@ -209,4 +240,75 @@ pub fn run_native(engine: &Engine, case: &Case) -> Result<(), String> {
         ),
     };
     judge(&case.expect, status, &ids)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn meta(components: &[&str]) -> waap_bundle::Meta {
+        waap_bundle::Meta {
+            extra: components
+                .iter()
+                .map(|c| ("component".to_string(), (*c).to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_case_needing_crs_v4_is_skipped_against_older_or_no_crs() {
+        let f = CaseFile::parse(
+            "policy: p\ncases:\n  - name: a\n    request: { path: / }\n    expect: { status: 403 }\n    requires_crs: 4\n  - name: b\n    request: { path: / }\n    expect: { status: 200 }\n",
+        )
+        .unwrap();
+        let (v4, v3) = (meta(&["OWASP_CRS/4.29.0-dev"]), meta(&["OWASP_CRS/3.3.4"]));
+        assert_eq!(crs_major(&v4), Some(4));
+        assert_eq!(crs_major(&v3), Some(3));
+        assert_eq!(f.cases[0].skip_reason(&v4), None);
+        assert_eq!(
+            f.cases[0].skip_reason(&v3).unwrap(),
+            "needs CRS v4, the bundle was compiled from CRS v3"
+        );
+        assert!(f.cases[0].skip_reason(&meta(&[])).is_some());
+        // A case without the marker always runs.
+        assert_eq!(f.cases[1].skip_reason(&v3), None);
+        assert_eq!(f.cases[1].skip_reason(&meta(&[])), None);
+    }
+
+    #[test]
+    fn the_crs_version_reaches_the_bundle_meta() {
+        let dir = std::env::temp_dir().join(format!("waapc-crs-meta-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rules")).unwrap();
+        std::fs::write(
+            dir.join("rules/REQUEST-901-INITIALIZATION.conf"),
+            "SecComponentSignature \"OWASP_CRS/4.7.0\"\nSecRule ARGS \"@rx x\" \"id:1,phase:2,deny\"\n",
+        )
+        .unwrap();
+        let policy = dir.join("policy.yaml");
+        std::fs::write(
+            &policy,
+            "version: 1\nmode: block\nwaf:\n  crs:\n    rules_dir: rules\n",
+        )
+        .unwrap();
+        let c = crate::compile_file(&policy).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let b = waap_bundle::Bundle::parse(&c.bundle).unwrap();
+        assert!(b
+            .meta
+            .extra
+            .contains(&("component".into(), "OWASP_CRS/4.7.0".into())));
+        assert_eq!(crs_major(&b.meta), Some(4));
+        // A policy without CRS names no component.
+        let plain = crate::compile_file(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/basic/policy.yaml"
+        )))
+        .unwrap();
+        assert_eq!(
+            crs_major(&waap_bundle::Bundle::parse(&plain.bundle).unwrap().meta),
+            None
+        );
+    }
 }

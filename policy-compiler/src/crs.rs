@@ -75,6 +75,8 @@ pub struct CrsPart {
     pub errors: usize,
     /// Files read, in order.
     pub files: Vec<PathBuf>,
+    /// `SecComponentSignature` values of the rule set (`OWASP_CRS/4.29.0-dev`).
+    pub components: Vec<String>,
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` from the environment.
@@ -226,6 +228,7 @@ pub fn compile(policy_file: &str, base: &Path, cfg: &CrsYaml) -> Result<CrsPart,
         .iter()
         .filter(|d| d.level == Level::Error)
         .count();
+    let components = lowered.component_signatures.clone();
     let (mut program, diags) = lowered.into_program();
     program.body.inspect = true;
     program.body.inspect_response = true;
@@ -245,6 +248,7 @@ pub fn compile(policy_file: &str, base: &Path, cfg: &CrsYaml) -> Result<CrsPart,
             .collect(),
         errors,
         files,
+        components,
     })
 }
 

@@ -106,7 +106,13 @@ pub fn compile_str(file: &str, src: &str) -> Result<Compiled, PolicyErrors> {
         compiler: COMPILER.into(),
         compiler_version: VERSION.into(),
         revision: revision.clone(),
-        extra: vec![("source".into(), file.into())],
+        extra: std::iter::once(("source".to_string(), file.to_string()))
+            .chain(
+                fe.components
+                    .iter()
+                    .map(|c| ("component".to_string(), c.clone())),
+            )
+            .collect(),
     };
     let (bundle, stats) = backend::emit(&mut fe.program, &fe.families, &fe.backend, &meta)
         .map_err(|msg| PolicyError::new(file, msg))?;

@@ -162,11 +162,16 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
             } else {
                 vec![path]
             };
-            let (mut passed, mut failed) = (0, 0);
+            let (mut passed, mut failed, mut skipped) = (0, 0, 0);
             for f in &files {
                 let cf = waap_policy_compiler::cases::CaseFile::read(f)
                     .map_err(|e| (2, format!("waapc: {e}")))?;
                 for c in &cf.cases {
+                    if let Some(why) = c.skip_reason(engine.meta()) {
+                        skipped += 1;
+                        println!("SKIP {}: {}: {why}", f.display(), c.name);
+                        continue;
+                    }
                     match waap_policy_compiler::cases::run_native(&engine, c) {
                         Ok(()) => passed += 1,
                         Err(e) => {
@@ -176,7 +181,7 @@ fn run(args: &[String]) -> Result<(), (u8, String)> {
                     }
                 }
             }
-            println!("{passed} passed, {failed} failed");
+            println!("{passed} passed, {failed} failed, {skipped} skipped");
             if failed > 0 {
                 Err((1, String::new()))
             } else {

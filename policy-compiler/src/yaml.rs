@@ -244,6 +244,8 @@ pub struct Frontend {
     pub files: Vec<std::path::PathBuf>,
     /// Rate limits, bots, API protection and client identity.
     pub families: waap_engine::families::Families,
+    /// `SecComponentSignature` values of the rule set (written into the bundle's META).
+    pub components: Vec<String>,
 }
 
 /// Parses and lowers a YAML policy.
@@ -290,9 +292,9 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         },
         None => None,
     };
-    let (crs_program, diagnostics, files) = match crs {
-        Some(p) => (Some(p.program), p.diagnostics, p.files),
-        None => (None, Vec::new(), Vec::new()),
+    let (crs_program, diagnostics, files, components) = match crs {
+        Some(p) => (Some(p.program), p.diagnostics, p.files, p.components),
+        None => (None, Vec::new(), Vec::new(), Vec::new()),
     };
     let crs_rules: Vec<Rule> = crs_program
         .as_ref()
@@ -481,6 +483,7 @@ pub fn parse(file: &str, src: &str) -> Result<Frontend, PolicyErrors> {
         diagnostics,
         files,
         families,
+        components,
     })
 }
 

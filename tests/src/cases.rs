@@ -14,6 +14,7 @@
 //!     expect:
 //!       status: 403                      # 403/413...: denied by the filter; 200: reached the upstream
 //!       rule_ids: [1001]                 # optional: ids that must all be in the deny body
+//!     requires_crs: 4                    # optional: skipped when the bundle's CRS is older
 //! ```
 
 use crate::{Error, Result};

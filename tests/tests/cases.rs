@@ -73,6 +73,9 @@ fn run_file(path: &std::path::Path) -> Result<Vec<String>> {
         &workspace_root().join(&file.policy),
         &scratch.path().join("policy.waapb"),
     )?;
+    let meta = waap_bundle::Bundle::parse(&bundle)
+        .map(|b| b.meta)
+        .map_err(|e| Error::new(format!("{}: bundle: {e}", file.policy)))?;
     let echo = EchoServer::start("127.0.0.1:0")?;
     let filter = WasmFilter {
         wasm: envoy::wasm_path()?,
@@ -80,7 +83,13 @@ fn run_file(path: &std::path::Path) -> Result<Vec<String>> {
     };
     let envoy = Envoy::start(&EnvoyOptions::new(echo.port(), Some(filter)))?;
     let mut failures = Vec::new();
+    let mut skipped = 0;
     for case in &file.cases {
+        if let Some(why) = case.skip_reason(&meta) {
+            skipped += 1;
+            eprintln!("skipped {}: {}: {why}", path.display(), case.name);
+            continue;
+        }
         if let Err(e) = check(&envoy, case) {
             failures.push(format!("{}: {}: {e}", path.display(), case.name));
         }
@@ -89,7 +98,7 @@ fn run_file(path: &std::path::Path) -> Result<Vec<String>> {
         failures.push(format!("Envoy log tail:\n{}", envoy.log_tail(30)));
     }
     eprintln!(
-        "{}: {} cases, {} failed",
+        "{}: {} cases, {skipped} skipped, {} failed",
         path.display(),
         file.cases.len(),
         failures.len().saturating_sub(1)
