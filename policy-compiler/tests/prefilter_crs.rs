@@ -20,7 +20,7 @@ use waap_policy_compiler::prefilter::required_factors;
 use waap_policy_compiler::seclang::{self, lower, LowerOptions};
 
 mod common;
-use common::{corpus, v4_files};
+use common::{corpus, crs_v4, v4_files};
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -141,7 +141,7 @@ fn check(label: &str, regexes: &[waap_engine::program::RegexDef], corpus: &BTree
 
 #[test]
 fn crs_v4_literal_sets_never_miss_a_match_of_the_regression_corpus() {
-    let Some(dir) = corpus("CRS_DIR", "/work/shared/corpus/crs-v4") else {
+    let Some(dir) = crs_v4() else {
         return;
     };
     let dirs = seclang::parse_files(&v4_files(&dir)).unwrap();

@@ -17,7 +17,7 @@ use waap_policy_compiler::seclang::{
 };
 
 mod common;
-use common::{corpus, v4_files};
+use common::{corpus, crs_v4, v4_files};
 
 fn parse_ok(files: &[PathBuf]) -> Vec<Directive> {
     match seclang::parse_files(files) {
@@ -83,7 +83,7 @@ fn operator_counts(rules: &[Rule]) -> BTreeMap<String, usize> {
 
 #[test]
 fn crs_v4_parses_and_lowers() {
-    let Some(dir) = corpus("CRS_DIR", "/work/shared/corpus/crs-v4") else {
+    let Some(dir) = crs_v4() else {
         return;
     };
     let dirs = parse_ok(&v4_files(&dir));
@@ -200,7 +200,7 @@ fn crs_v3_debian_parses_and_lowers() {
 #[test]
 fn crs_v4_regex_rewrites() {
     use waap_policy_compiler::seclang::lower::pcre_to_rust;
-    let Some(dir) = corpus("CRS_DIR", "/work/shared/corpus/crs-v4") else {
+    let Some(dir) = crs_v4() else {
         return;
     };
     let dirs = parse_ok(&v4_files(&dir));
