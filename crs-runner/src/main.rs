@@ -16,7 +16,8 @@ use waap_e2e::envoy::{self, Envoy, EnvoyOptions, TempDir, WasmFilter};
 
 const USAGE: &str =
     "usage: waap-crs [--native | --envoy] [--crs-dir DIR] [--filter REGEX] [--overrides FILE]
-                [--json OUT] [--concurrency N] [--min-pass-rate P] [-v]
+                [--json OUT] [--concurrency N] [--min-pass-rate P] [--paranoia N]
+                [--no-fold | --differential] [-v]
 
 Runs the OWASP CRS v4 regression tests (go-ftw YAML) against waap.
   --native          run every phase on the engine in process (default; fast)
@@ -29,6 +30,12 @@ Runs the OWASP CRS v4 regression tests (go-ftw YAML) against waap.
   --json OUT        write per-test results as JSON
   --concurrency N   parallel workers/connections (default 4)
   --min-pass-rate P exit 1 if fewer than P% of the tests pass (skips count as failures)
+  --paranoia N      paranoia level 1..4 (default 4, as upstream runs its tests); at a lower
+                    level the tests of higher-level rules fail, which a differential run wants
+  --no-fold         native only: load the engine without folding TX-decided rules (compare
+                    the --json output with a folded run: ids and statuses must be equal)
+  --differential    native only: run every test on a folded and an unfolded engine and exit 1
+                    unless both observe the same statuses, rule ids and log reasons
   -v                print every test's result as it finishes
 Exit status: 0, or 1 when --min-pass-rate is not met, 2 on errors.";
 
@@ -41,6 +48,9 @@ struct Args {
     json: Option<PathBuf>,
     concurrency: usize,
     min_pass_rate: Option<f64>,
+    paranoia: u8,
+    no_fold: bool,
+    differential: bool,
     verbose: bool,
 }
 
@@ -53,6 +63,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         json: None,
         concurrency: 4,
         min_pass_rate: None,
+        paranoia: 4,
+        no_fold: false,
+        differential: false,
         verbose: false,
     };
     while let Some(arg) = it.next() {
@@ -83,6 +96,15 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                         .ok_or("--min-pass-rate needs a percentage in [0, 100]")?,
                 )
             }
+            "--paranoia" => {
+                a.paranoia = value(&arg)?
+                    .parse()
+                    .ok()
+                    .filter(|n: &u8| (1..=4).contains(n))
+                    .ok_or("--paranoia needs 1, 2, 3 or 4")?
+            }
+            "--no-fold" => a.no_fold = true,
+            "--differential" => a.differential = true,
             "-v" | "--verbose" => a.verbose = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -157,8 +179,14 @@ fn real_main(args: &Args) -> Result<ExitCode, String> {
     // The policy: CRS with upstream's test settings, compiled by waapc's library.
     let tmp = TempDir::new("waap-crs").map_err(|e| e.to_string())?;
     let policy = tmp.path().join("crs-policy.yaml");
-    std::fs::write(&policy, policy_yaml(&crs, &workspace.join("tests/crs")))
-        .map_err(|e| format!("{}: {e}", policy.display()))?;
+    if (args.no_fold || args.differential) && args.envoy {
+        return Err("--no-fold and --differential apply to --native only".into());
+    }
+    std::fs::write(
+        &policy,
+        policy_yaml(&crs, &workspace.join("tests/crs"), args.paranoia),
+    )
+    .map_err(|e| format!("{}: {e}", policy.display()))?;
     let t0 = Instant::now();
     let compiled = waap_policy_compiler::compile_file(&policy)
         .map_err(|e| format!("compiling the CRS policy: {e}"))?;
@@ -176,6 +204,19 @@ fn real_main(args: &Args) -> Result<ExitCode, String> {
         }
     };
     let t1 = Instant::now();
+    if args.differential {
+        let bundle = Arc::new(compiled.bundle);
+        let run = |fold: bool, tests: Vec<ftw::TestCase>| {
+            let driver = Driver::Native {
+                bundle: Arc::clone(&bundle),
+                fold,
+            };
+            run_all(&driver, tests, &overrides, args.concurrency, &progress)
+        };
+        let folded = run(true, tests.clone())?;
+        let plain = run(false, tests)?;
+        return differential(&folded, &plain, t1);
+    }
     let results = if args.envoy {
         run_envoy(
             compiled.bundle,
@@ -187,6 +228,7 @@ fn real_main(args: &Args) -> Result<ExitCode, String> {
     } else {
         let driver = Driver::Native {
             bundle: Arc::new(compiled.bundle),
+            fold: !args.no_fold,
         };
         run_all(&driver, tests, &overrides, args.concurrency, &progress)?
     };
@@ -228,6 +270,58 @@ fn real_main(args: &Args) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Compares what a folded and an unfolded engine observed, test by test.
+fn differential(
+    folded: &[run::TestResult],
+    plain: &[run::TestResult],
+    started: Instant,
+) -> Result<ExitCode, String> {
+    let seen = |r: &run::TestResult| serde_json::to_string(&r.stages).map_err(|e| e.to_string());
+    let by_name: std::collections::HashMap<&str, &run::TestResult> =
+        plain.iter().map(|r| (r.name.as_str(), r)).collect();
+    let mut differ = Vec::new();
+    for f in folded {
+        let same = match by_name.get(f.name.as_str()) {
+            Some(p) => seen(f)? == seen(p)?,
+            None => false,
+        };
+        if !same {
+            differ.push(f.name.as_str());
+        }
+    }
+    if folded.len() != plain.len() {
+        return Err(format!(
+            "{} results folded, {} unfolded",
+            folded.len(),
+            plain.len()
+        ));
+    }
+    println!(
+        "differential: {} tests on a folded and an unfolded engine in {:.1}s; {} differ{}",
+        folded.len(),
+        started.elapsed().as_secs_f64(),
+        differ.len(),
+        if differ.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {}",
+                differ
+                    .iter()
+                    .take(20)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    Ok(if differ.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn run_envoy(

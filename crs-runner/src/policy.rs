@@ -1,5 +1,5 @@
 //! The policy waap-crs compiles: CRS in monitor mode with upstream's test settings
-//! (DetectionOnly, paranoia level 4, the test-suite tx limits, response body inspection for
+//! (DetectionOnly, paranoia level 4 unless asked, the test-suite tx limits, response body inspection for
 //! the reflected MIME types), plus `tests/crs/before.conf` (the XML/JSON body-processor rules
 //! 200000/200001) and `tests/crs/after.conf` (the end-of-transaction marker).
 
@@ -55,7 +55,7 @@ fn yaml_str(s: &str) -> String {
 }
 
 /// The policy text. `data_dir` holds before.conf and after.conf.
-pub fn policy_yaml(crs: &CrsDir, data_dir: &Path) -> String {
+pub fn policy_yaml(crs: &CrsDir, data_dir: &Path, paranoia: u8) -> String {
     let abs = |p: &Path| {
         std::fs::canonicalize(p)
             .unwrap_or_else(|_| p.to_path_buf())
@@ -72,7 +72,9 @@ pub fn policy_yaml(crs: &CrsDir, data_dir: &Path) -> String {
     if let Some(setup) = crs.setup() {
         out.push_str(&format!("    setup: {}\n", yaml_str(&abs(&setup))));
     }
-    out.push_str("    paranoia_level: 4\n    detection_paranoia_level: 4\n");
+    out.push_str(&format!(
+        "    paranoia_level: {paranoia}\n    detection_paranoia_level: {paranoia}\n"
+    ));
     out.push_str("    inbound_threshold: 5\n    outbound_threshold: 4\n");
     // Limits of upstream's test setup (CRS-NOTES); arg_name_length 100 and UTF-8 validation
     // are what test 920360-1 and the 920250 tests assume (coraza-proxy-wasm sets the same).
@@ -103,7 +105,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("rules")).unwrap();
         std::fs::write(dir.join("crs-setup.conf.example"), "").unwrap();
         let crs = CrsDir { root: dir.clone() };
-        let y = policy_yaml(&crs, Path::new("/data"));
+        let y = policy_yaml(&crs, Path::new("/data"), 4);
         let v: serde_yaml::Value = serde_yaml::from_str(&y).unwrap();
         let c = &v["waf"]["crs"];
         assert_eq!(v["mode"].as_str(), Some("monitor"));

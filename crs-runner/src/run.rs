@@ -16,8 +16,9 @@ use waap_engine::Engine;
 /// How stages are executed.
 #[derive(Clone)]
 pub enum Driver {
-    /// In process: each worker loads its own engine from the bundle.
-    Native { bundle: Arc<Vec<u8>> },
+    /// In process: each worker loads its own engine from the bundle (with load-time
+    /// folding unless `fold` is false).
+    Native { bundle: Arc<Vec<u8>>, fold: bool },
     /// Through Envoy's listener; log lines from the tailer.
     Envoy {
         addr: SocketAddr,
@@ -67,9 +68,13 @@ enum Worker {
 impl Worker {
     fn new(driver: &Driver) -> Result<Worker, String> {
         match driver {
-            Driver::Native { bundle } => Engine::load(bundle.as_ref().clone())
-                .map(|e| Worker::Native(Box::new(e)))
-                .map_err(|e| format!("the engine rejected the bundle: {e:?}")),
+            Driver::Native { bundle, fold } => if *fold {
+                Engine::load(bundle.as_ref().clone())
+            } else {
+                Engine::load_unfolded(bundle.as_ref().clone())
+            }
+            .map(|e| Worker::Native(Box::new(e)))
+            .map_err(|e| format!("the engine rejected the bundle: {e:?}")),
             Driver::Envoy { addr, index } => Ok(Worker::Envoy {
                 addr: *addr,
                 index: Arc::clone(index),

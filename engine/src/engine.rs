@@ -64,6 +64,13 @@ pub struct Engine {
     pub(crate) api_runtime: Option<crate::api::ApiRuntime>,
     /// Rule indices per phase (index 1..=5).
     pub(crate) phase_rules: [Vec<u32>; 6],
+    /// The initial TX variables, names lower-cased, sorted, the last of equal names kept.
+    pub(crate) tx_init: Vec<(String, Vec<u8>)>,
+    /// Buffers of finished transactions, reused by the next ones (see
+    /// [`crate::eval::Scratch`]).
+    pub(crate) scratch: core::cell::RefCell<Vec<crate::eval::Scratch>>,
+    /// Rules left out of the phase lists at load (see [`crate::fold`]).
+    folded: crate::fold::FoldStats,
     meta: Meta,
     bundle_len: usize,
     dfa_count: usize,
@@ -74,6 +81,17 @@ impl Engine {
     /// Validates `bytes` as a bundle and builds the engine. The buffer is used in place when
     /// it is 8-byte aligned, otherwise copied once into aligned storage.
     pub fn load(bytes: Vec<u8>) -> Result<Engine, LoadError> {
+        Self::load_with(bytes, true)
+    }
+
+    /// [`Engine::load`] without the load-time folding of TX-decided rules
+    /// ([`crate::fold`]): every rule is visited as written. For differential tests (the
+    /// verdicts and matched rules must be the same) and for diagnosis.
+    pub fn load_unfolded(bytes: Vec<u8>) -> Result<Engine, LoadError> {
+        Self::load_with(bytes, false)
+    }
+
+    fn load_with(bytes: Vec<u8>, fold: bool) -> Result<Engine, LoadError> {
         let storage = if (bytes.as_ptr() as usize).is_multiple_of(8) {
             Storage::Bytes(bytes)
         } else {
@@ -85,16 +103,16 @@ impl Engine {
             }
             let len = bytes.len();
             drop(bytes);
-            return Self::load_storage(Storage::Words(words), len);
+            return Self::load_storage(Storage::Words(words), len, fold);
         };
         let len = match &storage {
             Storage::Bytes(b) => b.len(),
             Storage::Words(_) => 0,
         };
-        Self::load_storage(storage, len)
+        Self::load_storage(storage, len, fold)
     }
 
-    fn load_storage(storage: Storage, len: usize) -> Result<Engine, LoadError> {
+    fn load_storage(storage: Storage, len: usize, fold: bool) -> Result<Engine, LoadError> {
         let slice: &[u8] = match &storage {
             Storage::Bytes(b) => b.as_slice(),
             // SAFETY: u64 storage viewed as bytes; `len <= 8 * words.len()`.
@@ -179,7 +197,25 @@ impl Engine {
             .iter()
             .map(crate::matcher::KeyForm::of)
             .collect();
+        // As BTreeMap inserts in order would leave them: the last value of a name wins.
+        let mut tx_init: Vec<(String, Vec<u8>)> = Vec::new();
+        for (k, v) in &program.tx_init {
+            let k = k.to_ascii_lowercase();
+            match tx_init.iter_mut().find(|(n, _)| *n == k) {
+                Some(slot) => slot.1 = v.as_bytes().to_vec(),
+                None => tx_init.push((k, v.as_bytes().to_vec())),
+            }
+        }
+        tx_init.sort_by(|a, b| a.0.cmp(&b.0));
+        let folded = if fold {
+            crate::fold::fold(&program, &tx_init, &mut phase_rules)
+        } else {
+            crate::fold::FoldStats::default()
+        };
         Ok(Engine {
+            tx_init,
+            folded,
+            scratch: Default::default(),
             key_forms,
             prefilter,
             matchers,
@@ -195,6 +231,11 @@ impl Engine {
             phase_rules,
             _storage: storage,
         })
+    }
+
+    /// Rules that the initial TX variables decide, left out of the phase lists at load.
+    pub fn folded(&self) -> crate::fold::FoldStats {
+        self.folded
     }
 
     /// The rule-skipping prefilter.

@@ -173,6 +173,77 @@ type SCacheMap = HashMap<(usize, usize), u32, BuildHasherDefault<FxHasher>>;
 
 type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<FxHasher>>;
 
+/// A finished transaction's TX map and caches, emptied, for the next transaction on the
+/// same engine: their memory is reused (and likely still in the CPU cache) instead of
+/// allocated, grown and freed per request (a CRS GET allocated 226 KB in 927 allocations,
+/// 84 KB of it the transformation cache).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    tx: BTreeMap<String, Vec<u8>>,
+    tcache: TCache,
+    scache: SCache,
+    pbits: (Vec<u64>, Vec<bool>),
+    vbits: (SCacheMap, Vec<u64>),
+    pbase: (Vec<u64>, Vec<u8>),
+}
+
+/// Scratch sets kept per engine (one per request in flight is enough; more are freed).
+const SCRATCH_POOL: usize = 8;
+/// A transformation cache that grew past this many entries (a large body) is freed, not
+/// kept: a pooled set must not pin one outsized request's memory.
+const TCACHE_KEEP: usize = 4096;
+
+impl Scratch {
+    /// A pooled set for `engine` (or a new one), with TX set to the initial variables.
+    fn take(engine: &Engine) -> Scratch {
+        let mut s = engine
+            .scratch
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_else(|| Scratch {
+                tcache: TCache::with_capacity_and_hasher(1024, Default::default()),
+                ..Default::default()
+            });
+        let init = &engine.tx_init;
+        // Keep the initial names (their buffers are reused) and drop what the last request
+        // added; then every initial variable gets its initial value.
+        s.tx.retain(|k, _| init.binary_search_by(|(n, _)| n.as_str().cmp(k)).is_ok());
+        for (k, v) in init {
+            match s.tx.get_mut(k) {
+                Some(slot) => {
+                    slot.clear();
+                    slot.extend_from_slice(v);
+                }
+                None => {
+                    s.tx.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        s
+    }
+
+    /// Empties the caches and returns the set to `engine`'s pool.
+    fn give_back(mut self, engine: &Engine) {
+        if self.tcache.len() > TCACHE_KEEP {
+            return;
+        }
+        self.tcache.clear();
+        self.scache.clear();
+        self.pbits.0.clear();
+        self.pbits.1.clear();
+        self.vbits.0.clear();
+        self.vbits.1.clear();
+        self.pbase.0.clear();
+        self.pbase.1.clear();
+        if let Ok(mut p) = engine.scratch.try_borrow_mut() {
+            if p.len() < SCRATCH_POOL {
+                p.push(self);
+            }
+        }
+    }
+}
+
 /// One request's evaluation state. `E` is how the transaction holds the engine: `&Engine`
 /// natively, `Rc<Engine>` in the filter (so a request outlives no borrow).
 pub struct Transaction<E: Deref<Target = Engine> + Clone> {
@@ -214,6 +285,20 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     pub(crate) ctx: crate::families::RequestContext,
 }
 
+impl<E: Deref<Target = Engine> + Clone> Drop for Transaction<E> {
+    fn drop(&mut self) {
+        let sc = Scratch {
+            tx: core::mem::take(&mut self.tx),
+            tcache: core::mem::take(self.tcache.get_mut()),
+            scache: core::mem::take(self.scache.get_mut()),
+            pbits: core::mem::take(self.pbits.get_mut()),
+            vbits: core::mem::take(self.vbits.get_mut()),
+            pbase: core::mem::take(self.pbase.get_mut()),
+        };
+        sc.give_back(&self.engine);
+    }
+}
+
 #[derive(Clone, Debug)]
 enum RuleRef {
     Id(u32),
@@ -235,17 +320,14 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             client_ip: crate::families::client_ip(&head, &engine.families.client),
             ..Default::default()
         };
-        let mut tx = BTreeMap::new();
-        for (k, v) in &engine.program.tx_init {
-            tx.insert(k.to_ascii_lowercase(), v.as_bytes().to_vec());
-        }
+        let sc = Scratch::take(&engine);
         Transaction {
             engine,
             head,
             hd,
             body: None,
             resp: ResponseData::default(),
-            tx,
+            tx: sc.tx,
             matched_var: Default::default(),
             matched_vars: Vec::new(),
             removed_ids: Vec::new(),
@@ -258,12 +340,12 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             would_deny: None,
             allowed: false,
             errors: 0,
-            tcache: RefCell::new(TCache::with_capacity_and_hasher(1024, Default::default())),
-            scache: RefCell::new(HashMap::default()),
+            tcache: RefCell::new(sc.tcache),
+            scache: RefCell::new(sc.scache),
             stats: core::cell::Cell::new((0, 0)),
-            pbits: RefCell::new((Vec::new(), Vec::new())),
-            vbits: RefCell::new((HashMap::default(), Vec::new())),
-            pbase: RefCell::new((Vec::new(), Vec::new())),
+            pbits: RefCell::new(sc.pbits),
+            vbits: RefCell::new(sc.vbits),
+            pbase: RefCell::new(sc.pbase),
             ctx,
         }
     }

@@ -10,6 +10,7 @@ pub mod detect;
 pub mod engine;
 pub mod eval;
 pub mod families;
+pub mod fold;
 pub mod host;
 pub mod log;
 pub mod matcher;

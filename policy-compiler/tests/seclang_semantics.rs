@@ -223,3 +223,140 @@ SecRule ARGS "@rx union\s+select" "id:1,phase:1,deny,log,t:none,t:lowercase"
     assert!(matches!(v, Verdict::Deny { .. }), "{v:?}");
     assert_eq!(ops, 1);
 }
+
+#[test]
+fn a_transaction_starts_from_the_initial_tx_and_empty_caches_after_another() {
+    // The engine reuses a finished transaction's TX map and caches for the next one: what
+    // one request set, changed or cached must not reach the next.
+    let e = engine_for(
+        r#"
+SecRule &TX:leak "@eq 1" "id:2,phase:1,deny,status:403,log"
+SecRule TX:crs_setup_version "!@streq 400" "id:3,phase:1,deny,status:403,log"
+SecRule ARGS:q "@streq badd" "id:4,phase:1,deny,status:403,log,t:lowercase"
+SecRule ARGS:set "@streq 1" "id:1,phase:1,pass,nolog,setvar:tx.leak=1,setvar:tx.crs_setup_version=999"
+"#,
+    );
+    for _ in 0..20 {
+        // Same lengths: a stale (address, length) cache entry would answer for the next.
+        let (v, ids) = get(&e, "/?set=1&q=GOOD", &[]);
+        assert_eq!(v, Verdict::Allow, "{ids:?}");
+        let (v, ids) = get(&e, "/?set=0&q=BADD", &[]);
+        assert_eq!(
+            v,
+            Verdict::Deny {
+                status: 403,
+                rule_ids: vec![4]
+            },
+            "{ids:?}"
+        );
+        let (v, ids) = get(&e, "/?set=0&q=GOOD", &[]);
+        assert_eq!(v, Verdict::Allow, "{ids:?}");
+    }
+}
+
+fn engine_at(rules: &str, paranoia: u8) -> Engine {
+    let dir = std::env::temp_dir().join(format!(
+        "waap-fold-{}-{}-{paranoia}",
+        std::process::id(),
+        waap_policy_compiler::fnv1a64(rules.as_bytes())
+    ));
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(dir.join("rules/rules.conf"), rules).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!("version: 1\nmode: block\nwaf:\n  crs:\n    rules_dir: rules\n    paranoia_level: {paranoia}\n"),
+    )
+    .unwrap();
+    let c = waap_policy_compiler::compile_file(&policy).unwrap_or_else(|e| panic!("{e}"));
+    Engine::load(c.bundle).unwrap()
+}
+
+fn denied_by(engine: &Engine, uri: &str) -> Option<u32> {
+    match get(engine, uri, &[]).0 {
+        Verdict::Deny { rule_ids, .. } => rule_ids.first().copied(),
+        _ => None,
+    }
+}
+
+/// A CRS-style paranoia section: PL1 checks, a PL2 rule, the end marker, a rule after it.
+const PL_SECTION: &str = r#"
+SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 1" "id:11,phase:1,pass,nolog,skipAfter:END"
+SecRule ARGS "@contains w" "id:12,phase:1,deny,log"
+SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 2" "id:1,phase:1,pass,nolog,skipAfter:END"
+SecRule ARGS "@contains x" "id:2,phase:1,deny,log"
+SecMarker END
+SecRule ARGS "@contains y" "id:3,phase:1,deny,log"
+"#;
+
+#[test]
+fn paranoia_checks_are_folded_at_load_and_verdicts_stay() {
+    let e = engine_at(PL_SECTION, 1);
+    let f = e.folded();
+    // 11 cannot match; 1 always skips, and 2 with it.
+    assert_eq!((f.never, f.always, f.skipped), (1, 1, 1), "{f:?}");
+    assert_eq!(denied_by(&e, "/?a=w"), Some(12));
+    assert_eq!(denied_by(&e, "/?a=x"), None);
+    assert_eq!(denied_by(&e, "/?a=y"), Some(3));
+    let e = engine_at(PL_SECTION, 2);
+    assert_eq!((e.folded().never, e.folded().always), (2, 0));
+    assert_eq!(denied_by(&e, "/?a=x"), Some(2));
+}
+
+#[test]
+fn a_variable_a_rule_may_write_is_not_folded() {
+    let rules = format!(
+        "SecRule ARGS:pl \"@streq 2\" \"id:5,phase:1,pass,nolog,setvar:tx.detection_paranoia_level=2\"\n{PL_SECTION}"
+    );
+    let e = engine_at(&rules, 1);
+    assert_eq!(e.folded().total(), 0, "{:?}", e.folded());
+    assert_eq!(denied_by(&e, "/?a=x"), None);
+    assert_eq!(denied_by(&e, "/?pl=2&a=x"), Some(2));
+    // A macro name that could expand to the variable counts as a write too.
+    let rules = format!(
+        "SecRule ARGS:n \"@rx ^(.*)$\" \"id:5,phase:1,pass,nolog,capture,setvar:'tx.detection_%{{tx.1}}=2'\"\n{PL_SECTION}"
+    );
+    let e = engine_at(&rules, 1);
+    assert_eq!(e.folded().total(), 0, "{:?}", e.folded());
+    assert_eq!(denied_by(&e, "/?n=paranoia_level&a=x"), Some(2));
+}
+
+#[test]
+fn a_static_skip_is_refused_when_another_skip_lands_inside_it() {
+    // 6 jumps into the middle of what 1 would skip: rule 4 must still run after that jump.
+    let e = engine_at(
+        r#"
+SecRule ARGS:jump "@streq 1" "id:6,phase:1,pass,nolog,skipAfter:MID"
+SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 2" "id:1,phase:1,pass,nolog,skipAfter:END"
+SecRule ARGS "@contains x" "id:2,phase:1,deny,log"
+SecMarker MID
+SecRule ARGS "@contains z" "id:4,phase:1,deny,log"
+SecMarker END
+"#,
+        1,
+    );
+    assert_eq!(e.folded().always, 0, "{:?}", e.folded());
+    assert_eq!(denied_by(&e, "/?jump=1&a=z"), Some(4));
+    assert_eq!(denied_by(&e, "/?a=z"), None);
+}
+
+#[test]
+fn a_static_skip_is_refused_when_a_ctl_may_remove_the_skipping_rule_alone() {
+    let rules = format!(
+        "SecRule ARGS:off \"@streq 1\" \"id:7,phase:1,pass,nolog,ctl:ruleRemoveById=1\"\n{PL_SECTION}"
+    );
+    let e = engine_at(&rules, 1);
+    assert_eq!(e.folded().always, 0, "{:?}", e.folded());
+    assert_eq!(denied_by(&e, "/?off=1&a=x"), Some(2));
+    assert_eq!(denied_by(&e, "/?a=x"), None);
+    // Removing the skipping rule and everything it skips (CRS's
+    // ctl:ruleRemoveByTag=OWASP_CRS) keeps the fold: both ways rule 2 does not run.
+    let tagged = PL_SECTION.replace(",phase:1,", ",phase:1,tag:'OWASP_CRS',");
+    let rules = format!(
+        "SecRule ARGS:off \"@streq 1\" \"id:7,phase:1,pass,nolog,ctl:ruleRemoveByTag=OWASP_CRS\"\n{tagged}"
+    );
+    let e = engine_at(&rules, 1);
+    assert_eq!(e.folded().always, 1, "{:?}", e.folded());
+    assert_eq!(denied_by(&e, "/?off=1&a=x"), None);
+    assert_eq!(denied_by(&e, "/?a=y"), Some(3));
+}

@@ -1,0 +1,290 @@
+//! Load-time folding of the rules that the initial TX variables decide.
+//!
+//! CRS spends a third of the rules a request visits on its own bookkeeping: every rule
+//! file opens with paranoia-level checks (`SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 2"
+//! "skipAfter:END-..."`), and the initialisation rules test whether a setting exists
+//! (`SecRule &TX:crs_setup_version "@eq 0"`). When no rule can change such a variable,
+//! its value is the policy's initial one on every request, and so is the rule's outcome.
+//! The engine decides those rules once, when the bundle is loaded:
+//!
+//! - a rule that cannot match is left out of its phase's rule list;
+//! - a rule that always matches and does nothing but `skipAfter` is left out together with
+//!   the rules it skips (a static skip).
+//!
+//! A TX variable is *stable* when every rule that could write it (by `setvar`, with a
+//! literal name or a macro name that could expand to it) is itself decided not to match,
+//! given the stable variables: the largest such set is found by iteration (start with every
+//! name stable, drop the names of setters that are not decided false, repeat). TX:0-9
+//! (captures) are never stable.
+//!
+//! Not folded, to keep verdicts exact: rules with a chain, transformations, captures, a
+//! macro in the operator's argument, or an operator other than the numeric and string
+//! comparisons; rules that a `ctl` could strip of their TX target at run time; a static
+//! skip by a rule that a `ctl` could remove (it would then not skip) unless that `ctl`
+//! removes every skipped rule too (CRS's `ctl:ruleRemoveByTag=OWASP_CRS`); a static skip whose range holds the target of
+//! another rule's `skipAfter` (reaching that target past the skipping rule must still run
+//! the rules after it); and nothing at all when a rule's first condition reads
+//! `MATCHED_VAR*` (a folded rule no longer sets it).
+
+use std::collections::BTreeSet;
+
+use crate::operator::atoi;
+use crate::program::{
+    Collection, Ctl, Disruptive, MacroPart, MacroString, Operator, Program, Rule, Selector,
+};
+
+/// What folding did to a program's phase lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldStats {
+    /// Rules left out because they cannot match.
+    pub never: usize,
+    /// Rules left out because they always match and only skip (or do nothing).
+    pub always: usize,
+    /// Rules left out because an always-matching rule skips them.
+    pub skipped: usize,
+}
+
+impl FoldStats {
+    /// Rules no request visits any more.
+    pub fn total(&self) -> usize {
+        self.never + self.always + self.skipped
+    }
+}
+
+/// A `setvar` name as the engine stores it: lower case, without `tx.`; a macro name keeps
+/// its literal prefix and suffix.
+enum Written {
+    Name(String),
+    Pattern(String, String),
+}
+
+fn written(name: &MacroString) -> Written {
+    let lit = |p: &MacroPart| match p {
+        MacroPart::Lit(l) => Some(String::from_utf8_lossy(l).to_ascii_lowercase()),
+        MacroPart::Var(..) => None,
+    };
+    let strip = |s: String| s.strip_prefix("tx.").map(str::to_string).unwrap_or(s);
+    if name.parts.iter().all(|p| matches!(p, MacroPart::Lit(_))) {
+        let s: String = name.parts.iter().filter_map(lit).collect();
+        return Written::Name(strip(s));
+    }
+    let prefix = name.parts.first().and_then(lit).unwrap_or_default();
+    let suffix = if name.parts.len() > 1 {
+        name.parts.last().and_then(lit).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    // `tx.` may also come from the macro's expansion: then no prefix is certain.
+    let prefix = if prefix.starts_with("tx.") {
+        strip(prefix)
+    } else if "tx.".starts_with(prefix.as_str()) {
+        String::new()
+    } else {
+        prefix
+    };
+    Written::Pattern(prefix, suffix)
+}
+
+/// The literal bytes of a macro-free string.
+fn literal(m: &MacroString) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for p in &m.parts {
+        match p {
+            MacroPart::Lit(l) => out.extend_from_slice(l),
+            MacroPart::Var(..) => return None,
+        }
+    }
+    Some(out)
+}
+
+struct Folder<'p> {
+    program: &'p Program,
+    init: &'p [(String, Vec<u8>)],
+    /// Names some possibly-matching rule writes.
+    unstable: BTreeSet<String>,
+    /// (prefix, suffix) of macro names some possibly-matching rule writes.
+    patterns: Vec<(String, String)>,
+}
+
+impl Folder<'_> {
+    fn stable(&self, name: &str) -> bool {
+        !name.is_empty()
+            && !name.bytes().all(|b| b.is_ascii_digit())
+            && !self.unstable.contains(name)
+            && !self.patterns.iter().any(|(p, s)| {
+                name.len() >= p.len() + s.len()
+                    && name.starts_with(p.as_str())
+                    && name.ends_with(s.as_str())
+            })
+    }
+
+    fn init(&self, name: &str) -> Option<&[u8]> {
+        self.init
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()
+            .and_then(|i| self.init.get(i))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The rule's outcome on every request, when the stable TX variables decide it.
+    fn decide(&self, rule: &Rule, ctl_targets: bool) -> Option<bool> {
+        let c = &rule.cond;
+        let [t] = c.targets.as_slice() else {
+            return None;
+        };
+        let Selector::Key(k) = &t.selector else {
+            return None;
+        };
+        if t.collection != Collection::Tx
+            || !t.exclude.is_empty()
+            || !c.transforms.is_empty()
+            || c.multi_match
+            || c.capture
+            || ctl_targets
+            || !self.stable(k)
+        {
+            return None;
+        }
+        let value: Vec<u8> = match (t.count, self.init(k)) {
+            (true, v) => usize::from(v.is_some()).to_string().into_bytes(),
+            (false, Some(v)) => v.to_vec(),
+            // No value to test: the condition (negated or not) has no match.
+            (false, None) => return Some(false),
+        };
+        let m = match &c.operator {
+            Operator::StrEq(a) => literal(a)? == value,
+            Operator::Eq(a) => atoi(&value) == atoi(&literal(a)?),
+            Operator::Ge(a) => atoi(&value) >= atoi(&literal(a)?),
+            Operator::Gt(a) => atoi(&value) > atoi(&literal(a)?),
+            Operator::Lt(a) => atoi(&value) < atoi(&literal(a)?),
+            Operator::Le(a) => atoi(&value) <= atoi(&literal(a)?),
+            _ => return None,
+        } != c.negated;
+        match (m, rule.chain.is_empty()) {
+            (false, _) => Some(false),
+            (true, true) => Some(true),
+            (true, false) => None,
+        }
+    }
+}
+
+/// Leaves the rules that the initial TX variables decide out of `phase_rules` (see the
+/// module docs). `init` is the initial TX, names lower case and sorted.
+pub(crate) fn fold(
+    program: &Program,
+    init: &[(String, Vec<u8>)],
+    phase_rules: &mut [Vec<u32>; 6],
+) -> FoldStats {
+    let mut stats = FoldStats::default();
+    let rules = &program.rules;
+    let reads_matched = rules.iter().any(|r| {
+        r.cond.targets.iter().any(|t| {
+            matches!(
+                t.collection,
+                Collection::MatchedVar
+                    | Collection::MatchedVarName
+                    | Collection::MatchedVars
+                    | Collection::MatchedVarsNames
+            )
+        })
+    });
+    if reads_matched {
+        return stats;
+    }
+    // Rules a ctl could remove, or strip of targets, at run time.
+    let ctls: Vec<&Ctl> = rules.iter().flat_map(|r| &r.actions.ctls).collect();
+    let removes = |c: &Ctl, r: &Rule| match c {
+        Ctl::RuleRemoveById(a, b) => (*a..=*b).contains(&r.id),
+        Ctl::RuleRemoveByTag(t) => r.tags.contains(t),
+        _ => false,
+    };
+    let target_ctl = |r: &Rule| {
+        ctls.iter().any(|c| match c {
+            Ctl::RuleRemoveTargetById(id, _) => *id == r.id,
+            Ctl::RuleRemoveTargetByTag(t, _) => r.tags.contains(t),
+            _ => false,
+        })
+    };
+    let mut f = Folder {
+        program,
+        init,
+        unstable: BTreeSet::new(),
+        patterns: Vec::new(),
+    };
+    // The largest stable set: a rule not decided false makes what it writes unstable.
+    loop {
+        let before = (f.unstable.len(), f.patterns.len());
+        for r in &f.program.rules {
+            if f.decide(r, target_ctl(r)) == Some(false) {
+                continue;
+            }
+            let writes = r
+                .actions
+                .setvars
+                .iter()
+                .chain(&r.cond.setvars)
+                .chain(r.chain.iter().flat_map(|c| &c.setvars));
+            for sv in writes {
+                match written(&sv.name) {
+                    Written::Name(n) => {
+                        f.unstable.insert(n);
+                    }
+                    Written::Pattern(p, s) => {
+                        if !f.patterns.contains(&(p.clone(), s.clone())) {
+                            f.patterns.push((p, s));
+                        }
+                    }
+                }
+            }
+        }
+        if (f.unstable.len(), f.patterns.len()) == before {
+            break;
+        }
+    }
+    let skip_targets: Vec<u32> = rules.iter().filter_map(|r| r.actions.skip_after).collect();
+    for list in phase_rules.iter_mut() {
+        let mut kept = Vec::with_capacity(list.len());
+        let mut skip_to: Option<u32> = None;
+        for (pos, &ri) in list.iter().enumerate() {
+            if let Some(t) = skip_to {
+                if ri < t {
+                    stats.skipped += 1;
+                    continue;
+                }
+                skip_to = None;
+            }
+            let Some(r) = rules.get(ri as usize) else {
+                kept.push(ri);
+                continue;
+            };
+            let decided = f.decide(r, target_ctl(r));
+            let only_skips = r.actions.setvars.is_empty()
+                && r.cond.setvars.is_empty()
+                && r.actions.ctls.is_empty()
+                && r.actions.disruptive == Disruptive::Pass
+                && !r.actions.log;
+            // A static skip must leave out exactly what the rule skips at run time: no
+            // other skip may land inside the range, and a ctl that removes the rule (so
+            // that it does not skip) must remove every rule in the range too.
+            let skip_ok = |t: u32| {
+                let range = list.iter().skip(pos + 1).take_while(|&&i| i < t);
+                !skip_targets.iter().any(|&s| ri < s && s < t)
+                    && ctls.iter().filter(|c| removes(c, r)).all(|c| {
+                        range
+                            .clone()
+                            .all(|&i| rules.get(i as usize).is_some_and(|x| removes(c, x)))
+                    })
+            };
+            match decided {
+                Some(false) => stats.never += 1,
+                Some(true) if only_skips && r.actions.skip_after.is_none_or(skip_ok) => {
+                    stats.always += 1;
+                    skip_to = r.actions.skip_after;
+                }
+                _ => kept.push(ri),
+            }
+        }
+        *list = kept;
+    }
+    stats
+}
