@@ -208,7 +208,7 @@ impl Engine {
         }
         tx_init.sort_by(|a, b| a.0.cmp(&b.0));
         let folded = if fold {
-            crate::fold::fold(&program, &tx_init, &mut phase_rules)
+            crate::fold::fold(&program, &mut tx_init, &mut phase_rules)
         } else {
             crate::fold::FoldStats::default()
         };

@@ -9,7 +9,12 @@
 //!
 //! - a rule that cannot match is left out of its phase's rule list;
 //! - a rule that always matches and does nothing but `skipAfter` is left out together with
-//!   the rules it skips (a static skip).
+//!   the rules it skips (a static skip);
+//! - the rules that open phase 1 and only set TX variables from known values (CRS's
+//!   defaults for unset settings, its scores set to 0) are run once on the initial TX, which
+//!   then starts every transaction with their effect (the prologue). Rules that neither
+//!   read nor write TX nor change control flow (CRS's body-processor rules) commute with
+//!   them and stay in place.
 //!
 //! A TX variable is *stable* when every rule that could write it (by `setvar`, with a
 //! literal name or a macro name that could expand to it) is itself decided not to match,
@@ -26,11 +31,12 @@
 //! the rules after it); and nothing at all when a rule's first condition reads
 //! `MATCHED_VAR*` (a folded rule no longer sets it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::operator::atoi;
 use crate::program::{
     Collection, Ctl, Disruptive, MacroPart, MacroString, Operator, Program, Rule, Selector,
+    SetVarOp,
 };
 
 /// What folding did to a program's phase lists.
@@ -42,12 +48,14 @@ pub struct FoldStats {
     pub always: usize,
     /// Rules left out because an always-matching rule skips them.
     pub skipped: usize,
+    /// Rules opening phase 1 whose `setvar`s were applied to the initial TX instead.
+    pub prologue: usize,
 }
 
 impl FoldStats {
     /// Rules no request visits any more.
     pub fn total(&self) -> usize {
-        self.never + self.always + self.skipped
+        self.never + self.always + self.skipped + self.prologue
     }
 }
 
@@ -151,15 +159,7 @@ impl Folder<'_> {
             // No value to test: the condition (negated or not) has no match.
             (false, None) => return Some(false),
         };
-        let m = match &c.operator {
-            Operator::StrEq(a) => literal(a)? == value,
-            Operator::Eq(a) => atoi(&value) == atoi(&literal(a)?),
-            Operator::Ge(a) => atoi(&value) >= atoi(&literal(a)?),
-            Operator::Gt(a) => atoi(&value) > atoi(&literal(a)?),
-            Operator::Lt(a) => atoi(&value) < atoi(&literal(a)?),
-            Operator::Le(a) => atoi(&value) <= atoi(&literal(a)?),
-            _ => return None,
-        } != c.negated;
+        let m = compare(&c.operator, &value, literal)? != c.negated;
         match (m, rule.chain.is_empty()) {
             (false, _) => Some(false),
             (true, true) => Some(true),
@@ -168,11 +168,227 @@ impl Folder<'_> {
     }
 }
 
+/// A `setvar` value from literals and TX variables of `state` (a missing one is empty, as
+/// at run time); `None` for any other macro.
+fn known_value(m: &MacroString, state: &BTreeMap<String, Vec<u8>>) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for p in &m.parts {
+        match p {
+            MacroPart::Lit(l) => out.extend_from_slice(l),
+            MacroPart::Var(Collection::Tx, Some(k)) => {
+                out.extend_from_slice(state.get(k.as_str()).map_or(&[][..], Vec::as_slice))
+            }
+            MacroPart::Var(..) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// The outcome of a rule's first condition on a request whose TX is exactly `state`, when
+/// only TX (or nothing: `SecAction`) decides it.
+fn decide_known(rule: &Rule, state: &BTreeMap<String, Vec<u8>>) -> Option<bool> {
+    let c = &rule.cond;
+    if c.multi_match || c.capture {
+        return None;
+    }
+    let value: Vec<u8> = match c.targets.as_slice() {
+        [] => match c.operator {
+            Operator::Unconditional => return Some(!c.negated),
+            _ => return None,
+        },
+        [t] => {
+            let Selector::Key(k) = &t.selector else {
+                return None;
+            };
+            if t.collection != Collection::Tx || !t.exclude.is_empty() || !c.transforms.is_empty() {
+                return None;
+            }
+            match (t.count, state.get(k.as_str())) {
+                (true, v) => usize::from(v.is_some()).to_string().into_bytes(),
+                (false, Some(v)) => v.clone(),
+                (false, None) => return Some(false),
+            }
+        }
+        _ => return None,
+    };
+    compare(&c.operator, &value, |a| known_value(a, state)).map(|m| m != c.negated)
+}
+
+/// A numeric or string comparison, the argument expanded by `arg` (`None`: unknown);
+/// `None` for other operators.
+fn compare(
+    op: &Operator,
+    value: &[u8],
+    arg: impl Fn(&MacroString) -> Option<Vec<u8>>,
+) -> Option<bool> {
+    Some(match op {
+        Operator::StrEq(a) => arg(a)? == value,
+        Operator::Eq(a) => atoi(value) == atoi(&arg(a)?),
+        Operator::Ge(a) => atoi(value) >= atoi(&arg(a)?),
+        Operator::Gt(a) => atoi(value) > atoi(&arg(a)?),
+        Operator::Lt(a) => atoi(value) < atoi(&arg(a)?),
+        Operator::Le(a) => atoi(value) <= atoi(&arg(a)?),
+        _ => return None,
+    })
+}
+
+/// Whether a rule neither reads nor writes TX, skips, stops, logs, captures or removes
+/// rules: running it before or after rules that only touch TX gives the same result (CRS's
+/// body-processor rules between its initialisation rules).
+fn independent(rule: &Rule) -> bool {
+    let reads_tx = |m: &MacroString| {
+        m.parts.iter().any(|p| {
+            matches!(
+                p,
+                MacroPart::Var(
+                    Collection::Tx | Collection::MatchedVar | Collection::MatchedVars,
+                    _
+                )
+            )
+        })
+    };
+    let arg = |op: &Operator| match op {
+        Operator::StrEq(a)
+        | Operator::Contains(a)
+        | Operator::BeginsWith(a)
+        | Operator::EndsWith(a)
+        | Operator::Within(a)
+        | Operator::Eq(a)
+        | Operator::Ge(a)
+        | Operator::Gt(a)
+        | Operator::Lt(a)
+        | Operator::Le(a) => reads_tx(a),
+        _ => false,
+    };
+    let cond_ok = |c: &crate::program::Condition| {
+        c.setvars.is_empty()
+            && !c.capture
+            && !arg(&c.operator)
+            && c.targets.iter().all(|t| {
+                !matches!(
+                    t.collection,
+                    Collection::Tx
+                        | Collection::MatchedVar
+                        | Collection::MatchedVarName
+                        | Collection::MatchedVars
+                        | Collection::MatchedVarsNames
+                )
+            })
+    };
+    cond_ok(&rule.cond)
+        && rule.chain.iter().all(cond_ok)
+        && rule.actions.setvars.is_empty()
+        && rule.actions.skip_after.is_none()
+        && rule.actions.disruptive == Disruptive::Pass
+        && !rule.actions.log
+        && rule.actions.ctls.iter().all(|c| {
+            matches!(
+                c,
+                Ctl::RequestBodyProcessor(_)
+                    | Ctl::ForceRequestBodyVariable(_)
+                    | Ctl::AuditEngine(_)
+            )
+        })
+}
+
+/// Runs the rules that open phase 1 on the initial TX while their outcome and effects are
+/// known (TX-only conditions, `setvar`s of literals and known TX values, static skips):
+/// every request starts exactly so, so their `setvar`s go into `init` and they (and what
+/// they skip) leave the phase list (CRS's initialisation: defaults for unset settings, the
+/// score variables set to 0). [`independent`] rules are stepped over; any other rule ends
+/// the prologue. Returns the indices of the rules folded.
+fn prologue(
+    program: &Program,
+    init: &mut Vec<(String, Vec<u8>)>,
+    phase1: &mut Vec<u32>,
+) -> Vec<u32> {
+    let mut state: BTreeMap<String, Vec<u8>> = init.iter().cloned().collect();
+    let mut folded = Vec::new();
+    let skip_targets: Vec<u32> = program
+        .rules
+        .iter()
+        .filter_map(|r| r.actions.skip_after)
+        .collect();
+    let mut skip_to: Option<u32> = None;
+    for &ri in phase1.iter() {
+        if let Some(t) = skip_to {
+            if ri < t {
+                folded.push(ri);
+                continue;
+            }
+            skip_to = None;
+        }
+        let Some(r) = program.rules.get(ri as usize) else {
+            break;
+        };
+        match decide_known(r, &state) {
+            Some(false) => {}
+            Some(true)
+                if r.chain.is_empty()
+                    && r.actions.ctls.is_empty()
+                    && r.actions.disruptive == Disruptive::Pass
+                    && !r.actions.log
+                    && r.actions
+                        .skip_after
+                        .is_none_or(|t| !skip_targets.iter().any(|&s| ri < s && s < t)) =>
+            {
+                // As eval_rule runs them for the one matching value: the rule's setvars,
+                // then the condition's.
+                let mut next = state.clone();
+                for sv in r.actions.setvars.iter().chain(&r.cond.setvars) {
+                    let Written::Name(name) = written(&sv.name) else {
+                        return finish(init, phase1, state, folded);
+                    };
+                    let Some(v) = known_value(&sv.value, &next) else {
+                        return finish(init, phase1, state, folded);
+                    };
+                    match sv.op {
+                        SetVarOp::Set => {
+                            next.insert(name, v);
+                        }
+                        SetVarOp::Add | SetVarOp::Sub => {
+                            let old = next.get(&name).map_or(0, |o| atoi(o));
+                            let d = atoi(&v);
+                            let n = if sv.op == SetVarOp::Add {
+                                old.saturating_add(d)
+                            } else {
+                                old.saturating_sub(d)
+                            };
+                            next.insert(name, n.to_string().into_bytes());
+                        }
+                        SetVarOp::Delete => {
+                            next.remove(&name);
+                        }
+                    }
+                }
+                state = next;
+                skip_to = r.actions.skip_after;
+            }
+            // Kept in place: it commutes with the TX-only rules around it.
+            _ if independent(r) => continue,
+            _ => break,
+        }
+        folded.push(ri);
+    }
+    finish(init, phase1, state, folded)
+}
+
+fn finish(
+    init: &mut Vec<(String, Vec<u8>)>,
+    phase1: &mut Vec<u32>,
+    state: BTreeMap<String, Vec<u8>>,
+    folded: Vec<u32>,
+) -> Vec<u32> {
+    *init = state.into_iter().collect();
+    phase1.retain(|ri| !folded.contains(ri));
+    folded
+}
+
 /// Leaves the rules that the initial TX variables decide out of `phase_rules` (see the
 /// module docs). `init` is the initial TX, names lower case and sorted.
 pub(crate) fn fold(
     program: &Program,
-    init: &[(String, Vec<u8>)],
+    init: &mut Vec<(String, Vec<u8>)>,
     phase_rules: &mut [Vec<u32>; 6],
 ) -> FoldStats {
     let mut stats = FoldStats::default();
@@ -191,6 +407,9 @@ pub(crate) fn fold(
     if reads_matched {
         return stats;
     }
+    let gone = prologue(program, init, &mut phase_rules[1]);
+    stats.prologue = gone.len();
+    let init: &[(String, Vec<u8>)] = init;
     // Rules a ctl could remove, or strip of targets, at run time.
     let ctls: Vec<&Ctl> = rules.iter().flat_map(|r| &r.actions.ctls).collect();
     let removes = |c: &Ctl, r: &Rule| match c {
@@ -214,8 +433,8 @@ pub(crate) fn fold(
     // The largest stable set: a rule not decided false makes what it writes unstable.
     loop {
         let before = (f.unstable.len(), f.patterns.len());
-        for r in &f.program.rules {
-            if f.decide(r, target_ctl(r)) == Some(false) {
+        for (ri, r) in f.program.rules.iter().enumerate() {
+            if gone.contains(&(ri as u32)) || f.decide(r, target_ctl(r)) == Some(false) {
                 continue;
             }
             let writes = r

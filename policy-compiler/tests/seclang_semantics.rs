@@ -293,13 +293,19 @@ SecRule ARGS "@contains y" "id:3,phase:1,deny,log"
 fn paranoia_checks_are_folded_at_load_and_verdicts_stay() {
     let e = engine_at(PL_SECTION, 1);
     let f = e.folded();
-    // 11 cannot match; 1 always skips, and 2 with it.
-    assert_eq!((f.never, f.always, f.skipped), (1, 1, 1), "{f:?}");
+    // 11 cannot match (it opens phase 1: the prologue takes it); 1 always skips, and 2
+    // with it.
+    assert_eq!(
+        (f.prologue, f.never, f.always, f.skipped),
+        (1, 0, 1, 1),
+        "{f:?}"
+    );
     assert_eq!(denied_by(&e, "/?a=w"), Some(12));
     assert_eq!(denied_by(&e, "/?a=x"), None);
     assert_eq!(denied_by(&e, "/?a=y"), Some(3));
     let e = engine_at(PL_SECTION, 2);
-    assert_eq!((e.folded().never, e.folded().always), (2, 0));
+    let f = e.folded();
+    assert_eq!((f.prologue, f.never, f.always), (1, 1, 0), "{f:?}");
     assert_eq!(denied_by(&e, "/?a=x"), Some(2));
 }
 
@@ -359,4 +365,31 @@ fn a_static_skip_is_refused_when_a_ctl_may_remove_the_skipping_rule_alone() {
     assert_eq!(e.folded().always, 1, "{:?}", e.folded());
     assert_eq!(denied_by(&e, "/?off=1&a=x"), None);
     assert_eq!(denied_by(&e, "/?a=y"), Some(3));
+}
+
+/// CRS-style initialisation: a default for an unset setting, a SecAction zeroing a score,
+/// a body-processor rule between them, then detection that adds to the score.
+const PROLOGUE: &str = r#"
+SecRule &TX:limit "@eq 0" "id:20,phase:1,pass,nolog,setvar:tx.limit=7"
+SecRule REQUEST_HEADERS:Content-Type "@rx json" "id:22,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecAction "id:21,phase:1,pass,nolog,setvar:tx.score=0"
+SecRule ARGS "@contains x" "id:23,phase:1,pass,nolog,setvar:tx.score=+5"
+SecRule TX:score "@ge %{tx.limit}" "id:24,phase:1,deny,log"
+"#;
+
+#[test]
+fn initialisation_rules_fold_into_the_initial_tx() {
+    let e = engine_at(PROLOGUE, 1);
+    assert_eq!(e.folded().prologue, 2, "{:?}", e.folded());
+    assert_eq!(denied_by(&e, "/?a=x"), None);
+    assert_eq!(denied_by(&e, "/?a=x&b=x"), Some(24));
+    // A rule before them that reads the request and writes TX ends the prologue: its
+    // write must still decide rule 20.
+    let rules = format!(
+        "SecRule ARGS:set \"@streq 1\" \"id:19,phase:1,pass,nolog,setvar:tx.limit=1\"\n{PROLOGUE}"
+    );
+    let e = engine_at(&rules, 1);
+    assert_eq!(e.folded().prologue, 0, "{:?}", e.folded());
+    assert_eq!(denied_by(&e, "/?a=x"), None);
+    assert_eq!(denied_by(&e, "/?set=1&a=x"), Some(24));
 }
