@@ -9,10 +9,16 @@ use waap_engine::host::NativeHost;
 use waap_engine::{Engine, RequestHead, Verdict};
 
 fn engine_for(rules: &str) -> Engine {
+    engine_with(rules, "")
+}
+
+/// Compiles `rules` as the CRS rules of a blocking policy; `crs_extra` adds `waf.crs` keys
+/// (lines indented by four spaces).
+fn engine_with(rules: &str, crs_extra: &str) -> Engine {
     let dir = std::env::temp_dir().join(format!(
         "waap-seclang-{}-{}",
         std::process::id(),
-        waap_policy_compiler::fnv1a64(rules.as_bytes())
+        waap_policy_compiler::fnv1a64(format!("{rules}{crs_extra}").as_bytes())
     ));
     let rules_dir = dir.join("rules");
     std::fs::create_dir_all(&rules_dir).unwrap();
@@ -20,7 +26,7 @@ fn engine_for(rules: &str) -> Engine {
     let policy: PathBuf = dir.join("policy.yaml");
     std::fs::write(
         &policy,
-        "version: 1\nmode: block\nwaf:\n  crs:\n    rules_dir: rules\n",
+        format!("version: 1\nmode: block\nwaf:\n  crs:\n    rules_dir: rules\n{crs_extra}"),
     )
     .unwrap();
     let c = waap_policy_compiler::compile_file(&policy).unwrap_or_else(|e| panic!("{e}"));
@@ -255,21 +261,7 @@ SecRule ARGS:set "@streq 1" "id:1,phase:1,pass,nolog,setvar:tx.leak=1,setvar:tx.
 }
 
 fn engine_at(rules: &str, paranoia: u8) -> Engine {
-    let dir = std::env::temp_dir().join(format!(
-        "waap-fold-{}-{}-{paranoia}",
-        std::process::id(),
-        waap_policy_compiler::fnv1a64(rules.as_bytes())
-    ));
-    std::fs::create_dir_all(dir.join("rules")).unwrap();
-    std::fs::write(dir.join("rules/rules.conf"), rules).unwrap();
-    let policy = dir.join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!("version: 1\nmode: block\nwaf:\n  crs:\n    rules_dir: rules\n    paranoia_level: {paranoia}\n"),
-    )
-    .unwrap();
-    let c = waap_policy_compiler::compile_file(&policy).unwrap_or_else(|e| panic!("{e}"));
-    Engine::load(c.bundle).unwrap()
+    engine_with(rules, &format!("    paranoia_level: {paranoia}\n"))
 }
 
 fn denied_by(engine: &Engine, uri: &str) -> Option<u32> {
