@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use waap_bench::host::QuietHost;
 use waap_bench::requests::{self, RequestKind};
 use waap_engine::transform::Transform;
-use waap_engine::{Engine, RequestHead, Verdict};
+use waap_engine::Engine;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -53,42 +53,9 @@ fn bundles() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn head(kind: &RequestKind) -> RequestHead {
-    RequestHead {
-        method: kind.method.to_string(),
-        uri: kind.path.as_bytes().to_vec(),
-        protocol: "HTTP/1.1".into(),
-        headers: requests::engine_headers(kind),
-        remote_addr: "127.0.0.1".into(),
-        request_id: "7d3c1f0a-2b4e-4c6d-9e8f-0a1b2c3d4e5f".into(),
-        peer_cert_sha256: None,
-    }
-}
-
 /// One request as the filter drives it; returns whether it was denied.
 fn transaction(engine: &Engine, kind: &RequestKind, host: &QuietHost) -> bool {
-    let mut tx = engine.transaction(head(kind));
-    let mut v = tx.on_request_headers(host);
-    if matches!(v, Verdict::Allow) {
-        let body = if tx.wants_request_body() {
-            kind.body.clone()
-        } else {
-            Vec::new()
-        };
-        v = tx.on_request_body(body, false, host);
-    }
-    if matches!(v, Verdict::Allow) {
-        v = tx.on_response_headers(
-            200,
-            vec![
-                ("content-type".into(), b"application/json".to_vec()),
-                ("content-length".into(), b"12".to_vec()),
-            ],
-            host,
-        );
-    }
-    tx.on_log(host);
-    !matches!(v, Verdict::Allow)
+    requests::run_transaction(engine, kind, host)
 }
 
 fn bench_requests(c: &mut Criterion) {

@@ -261,6 +261,51 @@ pub fn engine_headers(kind: &RequestKind) -> Vec<(String, Vec<u8>)> {
     h
 }
 
+/// The engine's request head for `kind`, as the filter builds it.
+pub fn engine_head(kind: &RequestKind) -> waap_engine::RequestHead {
+    waap_engine::RequestHead {
+        method: kind.method.to_string(),
+        uri: kind.path.as_bytes().to_vec(),
+        protocol: "HTTP/1.1".into(),
+        headers: engine_headers(kind),
+        remote_addr: "127.0.0.1".into(),
+        request_id: "7d3c1f0a-2b4e-4c6d-9e8f-0a1b2c3d4e5f".into(),
+        peer_cert_sha256: None,
+    }
+}
+
+/// One whole transaction of `kind` as the filter drives it (request headers, body when the
+/// engine asks for it, response headers, log); returns whether it was denied.
+pub fn run_transaction(
+    engine: &waap_engine::Engine,
+    kind: &RequestKind,
+    host: &dyn waap_engine::Host,
+) -> bool {
+    use waap_engine::Verdict;
+    let mut tx = engine.transaction(engine_head(kind));
+    let mut v = tx.on_request_headers(host);
+    if matches!(v, Verdict::Allow) {
+        let body = if tx.wants_request_body() {
+            kind.body.clone()
+        } else {
+            Vec::new()
+        };
+        v = tx.on_request_body(body, false, host);
+    }
+    if matches!(v, Verdict::Allow) {
+        v = tx.on_response_headers(
+            200,
+            vec![
+                ("content-type".into(), b"application/json".to_vec()),
+                ("content-length".into(), b"12".to_vec()),
+            ],
+            host,
+        );
+    }
+    tx.on_log(host);
+    !matches!(v, Verdict::Allow)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
