@@ -135,7 +135,7 @@ CRS_ARGS ?=
 CRS_CONCURRENCY ?= 4
 WAAP_CRS := target/release/waap-crs
 
-.PHONY: crs crs-native crs-differential
+.PHONY: crs crs-native crs-differential bench-ab
 
 crs: setup build-wasm build-tools
 	$(CARGO) build --release -p waap-crs-runner
@@ -145,6 +145,13 @@ crs: setup build-wasm build-tools
 crs-native:
 	$(CARGO) build --release -p waap-crs-runner
 	CRS_DIR="$(CRS_DIR)" $(WAAP_CRS) --native --concurrency $(CRS_CONCURRENCY) $(CRS_ARGS)
+
+# A/B of two filter builds through the same Envoy setup (bench/ab.sh): alternated runs,
+# medians, B/A. make bench-ab WASM_A=old.wasm WASM_B=new.wasm [AB_EXAMPLE=crs KIND=get PAIRS=6]
+AB_EXAMPLE ?= crs
+bench-ab: setup build
+	$(CARGO) build --release -p waap-bench
+	EXAMPLE=$(AB_EXAMPLE) ENVOY="$(abspath $(ENVOY))" bench/ab.sh "$(WASM_A)" "$(WASM_B)"
 
 # The load-time folding of TX-decided rules (engine/src/fold.rs) must not change what any
 # CRS regression test observes: every test on a folded and an unfolded engine, at paranoia

@@ -30,7 +30,35 @@ const USAGE: &str = "usage:
   waap-bench             the load run (make bench): Envoy without a filter, with the no-op
                          filter and with waap per example; wrk; then the CRS footprint record
   waap-bench footprint   only the CRS load/memory record (no-op, CRS PL1, CRS PL4; no load)
-  waap-bench linear      CRS PL4 on adversarial bodies of 64 KiB, 256 KiB, 1 MiB (native)";
+  waap-bench linear      CRS PL4 on adversarial bodies of 64 KiB, 256 KiB, 1 MiB (native)
+  waap-bench wrk-script KIND DIR
+                         write KIND's wrk script (and body file) into DIR; prints its path
+                         (bench/ab.sh uses it)";
+
+/// `waap-bench wrk-script KIND DIR`: KIND's wrk script (and its body file) in DIR.
+fn wrk_script_main(kind: Option<&String>, dir: Option<&String>) -> Result<(), String> {
+    let (Some(kind), Some(dir)) = (kind, dir) else {
+        return Err(format!("wrk-script needs KIND and DIR\n{USAGE}"));
+    };
+    let k = requests::kinds()
+        .into_iter()
+        .find(|k| k.name == kind.as_str())
+        .ok_or_else(|| format!("no request kind {kind:?}"))?;
+    let dir = std::path::Path::new(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let body = if k.body.is_empty() {
+        None
+    } else {
+        let p = dir.join(format!("{}.body", k.name));
+        std::fs::write(&p, &k.body).map_err(|e| format!("{}: {e}", p.display()))?;
+        Some(p.display().to_string())
+    };
+    let script = dir.join(format!("{}.lua", k.name));
+    std::fs::write(&script, requests::lua_script(&k, body.as_deref()))
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    println!("{}", script.display());
+    Ok(())
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,6 +66,7 @@ fn main() -> ExitCode {
         None => run(),
         Some("footprint") => footprint_main(),
         Some("linear") => linear_main(),
+        Some("wrk-script") => wrk_script_main(args.get(1), args.get(2)),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
