@@ -197,16 +197,14 @@ impl Engine {
             .iter()
             .map(crate::matcher::KeyForm::of)
             .collect();
-        // As BTreeMap inserts in order would leave them: the last value of a name wins.
-        let mut tx_init: Vec<(String, Vec<u8>)> = Vec::new();
-        for (k, v) in &program.tx_init {
-            let k = k.to_ascii_lowercase();
-            match tx_init.iter_mut().find(|(n, _)| *n == k) {
-                Some(slot) => slot.1 = v.as_bytes().to_vec(),
-                None => tx_init.push((k, v.as_bytes().to_vec())),
-            }
-        }
-        tx_init.sort_by(|a, b| a.0.cmp(&b.0));
+        // Sorted by name, the last value of a name winning (as inserting them in order).
+        let mut tx_init: Vec<(String, Vec<u8>)> = program
+            .tx_init
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
         let folded = if fold {
             crate::fold::fold(&program, &mut tx_init, &mut phase_rules)
         } else {

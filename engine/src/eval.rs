@@ -222,26 +222,6 @@ impl Scratch {
         }
         s
     }
-
-    /// Empties the caches and returns the set to `engine`'s pool.
-    fn give_back(mut self, engine: &Engine) {
-        if self.tcache.len() > TCACHE_KEEP {
-            return;
-        }
-        self.tcache.clear();
-        self.scache.clear();
-        self.pbits.0.clear();
-        self.pbits.1.clear();
-        self.vbits.0.clear();
-        self.vbits.1.clear();
-        self.pbase.0.clear();
-        self.pbase.1.clear();
-        if let Ok(mut p) = engine.scratch.try_borrow_mut() {
-            if p.len() < SCRATCH_POOL {
-                p.push(self);
-            }
-        }
-    }
 }
 
 /// One request's evaluation state. `E` is how the transaction holds the engine: `&Engine`
@@ -286,7 +266,15 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
 }
 
 impl<E: Deref<Target = Engine> + Clone> Drop for Transaction<E> {
+    /// Empties the caches and returns them, with the TX map, to the engine's pool (unless
+    /// the transformation cache outgrew [`TCACHE_KEEP`] or the pool is full).
     fn drop(&mut self) {
+        if self.tcache.get_mut().len() > TCACHE_KEEP {
+            return;
+        }
+        self.clear_views();
+        self.tcache.get_mut().clear();
+        self.scache.get_mut().clear();
         let sc = Scratch {
             tx: core::mem::take(&mut self.tx),
             tcache: core::mem::take(self.tcache.get_mut()),
@@ -295,7 +283,11 @@ impl<E: Deref<Target = Engine> + Clone> Drop for Transaction<E> {
             vbits: core::mem::take(self.vbits.get_mut()),
             pbase: core::mem::take(self.pbase.get_mut()),
         };
-        sc.give_back(&self.engine);
+        if let Ok(mut pool) = self.engine.scratch.try_borrow_mut() {
+            if pool.len() < SCRATCH_POOL {
+                pool.push(sc);
+            }
+        }
     }
 }
 

@@ -26,17 +26,17 @@
 //! macro in the operator's argument, or an operator other than the numeric and string
 //! comparisons; rules that a `ctl` could strip of their TX target at run time; a static
 //! skip by a rule that a `ctl` could remove (it would then not skip) unless that `ctl`
-//! removes every skipped rule too (CRS's `ctl:ruleRemoveByTag=OWASP_CRS`); a static skip whose range holds the target of
-//! another rule's `skipAfter` (reaching that target past the skipping rule must still run
-//! the rules after it); and nothing at all when a rule's first condition reads
-//! `MATCHED_VAR*` (a folded rule no longer sets it).
+//! removes every skipped rule too (CRS's `ctl:ruleRemoveByTag=OWASP_CRS`); a static skip
+//! whose range holds the target of another rule's `skipAfter` (reaching that target past
+//! the skipping rule must still run the rules after it); and nothing at all when a rule's
+//! first condition reads `MATCHED_VAR*` (a folded rule no longer sets it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::operator::atoi;
 use crate::program::{
-    Collection, Ctl, Disruptive, MacroPart, MacroString, Operator, Program, Rule, Selector,
-    SetVarOp,
+    Collection, Condition, Ctl, Disruptive, MacroPart, MacroString, Operator, Program, Rule,
+    Selector, SetVarOp,
 };
 
 /// What folding did to a program's phase lists.
@@ -93,6 +93,24 @@ fn written(name: &MacroString) -> Written {
     Written::Pattern(prefix, suffix)
 }
 
+/// `MATCHED_VAR`, `MATCHED_VAR_NAME`, `MATCHED_VARS` or `MATCHED_VARS_NAMES`: what the
+/// last match set.
+fn matched(c: Collection) -> bool {
+    matches!(
+        c,
+        Collection::MatchedVar
+            | Collection::MatchedVarName
+            | Collection::MatchedVars
+            | Collection::MatchedVarsNames
+    )
+}
+
+/// A rule whose match has no effect but its `setvar`s and `skipAfter`: it passes, does
+/// not log and uses no `ctl`.
+fn quiet(r: &Rule) -> bool {
+    r.actions.ctls.is_empty() && r.actions.disruptive == Disruptive::Pass && !r.actions.log
+}
+
 /// The literal bytes of a macro-free string.
 fn literal(m: &MacroString) -> Option<Vec<u8>> {
     let mut out = Vec::new();
@@ -136,36 +154,53 @@ impl Folder<'_> {
 
     /// The rule's outcome on every request, when the stable TX variables decide it.
     fn decide(&self, rule: &Rule, ctl_targets: bool) -> Option<bool> {
-        let c = &rule.cond;
-        let [t] = c.targets.as_slice() else {
-            return None;
-        };
-        let Selector::Key(k) = &t.selector else {
-            return None;
-        };
-        if t.collection != Collection::Tx
-            || !t.exclude.is_empty()
-            || !c.transforms.is_empty()
-            || c.multi_match
-            || c.capture
-            || ctl_targets
-            || !self.stable(k)
-        {
+        let (k, count) = tx_target(&rule.cond)?;
+        if ctl_targets || !self.stable(k) {
             return None;
         }
-        let value: Vec<u8> = match (t.count, self.init(k)) {
-            (true, v) => usize::from(v.is_some()).to_string().into_bytes(),
-            (false, Some(v)) => v.to_vec(),
-            // No value to test: the condition (negated or not) has no match.
-            (false, None) => return Some(false),
-        };
-        let m = compare(&c.operator, &value, literal)? != c.negated;
-        match (m, rule.chain.is_empty()) {
+        match (
+            test(&rule.cond, count, self.init(k), literal)?,
+            rule.chain.is_empty(),
+        ) {
             (false, _) => Some(false),
             (true, true) => Some(true),
             (true, false) => None,
         }
     }
+}
+
+/// The TX variable (name, and whether it is counted: `&TX:name`) a condition reads, when
+/// it reads exactly that one, by name, untransformed, tested once.
+fn tx_target(c: &Condition) -> Option<(&str, bool)> {
+    let [t] = c.targets.as_slice() else {
+        return None;
+    };
+    let Selector::Key(k) = &t.selector else {
+        return None;
+    };
+    let plain = t.collection == Collection::Tx
+        && t.exclude.is_empty()
+        && c.transforms.is_empty()
+        && !c.multi_match
+        && !c.capture;
+    plain.then_some((k.as_str(), t.count))
+}
+
+/// The outcome of condition `c` on the TX variable it reads (see [`tx_target`]), whose
+/// value is `value` (`None`: not set), the operator's argument expanded by `arg`.
+fn test(
+    c: &Condition,
+    count: bool,
+    value: Option<&[u8]>,
+    arg: impl Fn(&MacroString) -> Option<Vec<u8>>,
+) -> Option<bool> {
+    let value: Vec<u8> = match (count, value) {
+        (true, v) => usize::from(v.is_some()).to_string().into_bytes(),
+        (false, Some(v)) => v.to_vec(),
+        // No value to test: the condition (negated or not) has no match.
+        (false, None) => return Some(false),
+    };
+    compare(&c.operator, &value, arg).map(|m| m != c.negated)
 }
 
 /// A `setvar` value from literals and TX variables of `state` (a missing one is empty, as
@@ -188,30 +223,16 @@ fn known_value(m: &MacroString, state: &BTreeMap<String, Vec<u8>>) -> Option<Vec
 /// only TX (or nothing: `SecAction`) decides it.
 fn decide_known(rule: &Rule, state: &BTreeMap<String, Vec<u8>>) -> Option<bool> {
     let c = &rule.cond;
-    if c.multi_match || c.capture {
-        return None;
+    if c.targets.is_empty() {
+        return match c.operator {
+            Operator::Unconditional if !c.multi_match && !c.capture => Some(!c.negated),
+            _ => None,
+        };
     }
-    let value: Vec<u8> = match c.targets.as_slice() {
-        [] => match c.operator {
-            Operator::Unconditional => return Some(!c.negated),
-            _ => return None,
-        },
-        [t] => {
-            let Selector::Key(k) = &t.selector else {
-                return None;
-            };
-            if t.collection != Collection::Tx || !t.exclude.is_empty() || !c.transforms.is_empty() {
-                return None;
-            }
-            match (t.count, state.get(k.as_str())) {
-                (true, v) => usize::from(v.is_some()).to_string().into_bytes(),
-                (false, Some(v)) => v.clone(),
-                (false, None) => return Some(false),
-            }
-        }
-        _ => return None,
-    };
-    compare(&c.operator, &value, |a| known_value(a, state)).map(|m| m != c.negated)
+    let (k, count) = tx_target(c)?;
+    test(c, count, state.get(k).map(Vec::as_slice), |a| {
+        known_value(a, state)
+    })
 }
 
 /// A numeric or string comparison, the argument expanded by `arg` (`None`: unknown);
@@ -237,15 +258,9 @@ fn compare(
 /// body-processor rules between its initialisation rules).
 fn independent(rule: &Rule) -> bool {
     let reads_tx = |m: &MacroString| {
-        m.parts.iter().any(|p| {
-            matches!(
-                p,
-                MacroPart::Var(
-                    Collection::Tx | Collection::MatchedVar | Collection::MatchedVars,
-                    _
-                )
-            )
-        })
+        m.parts
+            .iter()
+            .any(|p| matches!(p, MacroPart::Var(c, _) if *c == Collection::Tx || matched(*c)))
     };
     let arg = |op: &Operator| match op {
         Operator::StrEq(a)
@@ -264,16 +279,9 @@ fn independent(rule: &Rule) -> bool {
         c.setvars.is_empty()
             && !c.capture
             && !arg(&c.operator)
-            && c.targets.iter().all(|t| {
-                !matches!(
-                    t.collection,
-                    Collection::Tx
-                        | Collection::MatchedVar
-                        | Collection::MatchedVarName
-                        | Collection::MatchedVars
-                        | Collection::MatchedVarsNames
-                )
-            })
+            && c.targets
+                .iter()
+                .all(|t| t.collection != Collection::Tx && !matched(t.collection))
     };
     cond_ok(&rule.cond)
         && rule.chain.iter().all(cond_ok)
@@ -299,16 +307,12 @@ fn independent(rule: &Rule) -> bool {
 /// the prologue. Returns the indices of the rules folded.
 fn prologue(
     program: &Program,
+    skip_targets: &[u32],
     init: &mut Vec<(String, Vec<u8>)>,
     phase1: &mut Vec<u32>,
 ) -> Vec<u32> {
     let mut state: BTreeMap<String, Vec<u8>> = init.iter().cloned().collect();
     let mut folded = Vec::new();
-    let skip_targets: Vec<u32> = program
-        .rules
-        .iter()
-        .filter_map(|r| r.actions.skip_after)
-        .collect();
     let mut skip_to: Option<u32> = None;
     for &ri in phase1.iter() {
         if let Some(t) = skip_to {
@@ -325,9 +329,7 @@ fn prologue(
             Some(false) => {}
             Some(true)
                 if r.chain.is_empty()
-                    && r.actions.ctls.is_empty()
-                    && r.actions.disruptive == Disruptive::Pass
-                    && !r.actions.log
+                    && quiet(r)
                     && r.actions
                         .skip_after
                         .is_none_or(|t| !skip_targets.iter().any(|&s| ri < s && s < t)) =>
@@ -393,21 +395,14 @@ pub(crate) fn fold(
 ) -> FoldStats {
     let mut stats = FoldStats::default();
     let rules = &program.rules;
-    let reads_matched = rules.iter().any(|r| {
-        r.cond.targets.iter().any(|t| {
-            matches!(
-                t.collection,
-                Collection::MatchedVar
-                    | Collection::MatchedVarName
-                    | Collection::MatchedVars
-                    | Collection::MatchedVarsNames
-            )
-        })
-    });
-    if reads_matched {
+    if rules
+        .iter()
+        .any(|r| r.cond.targets.iter().any(|t| matched(t.collection)))
+    {
         return stats;
     }
-    let gone = prologue(program, init, &mut phase_rules[1]);
+    let skip_targets: Vec<u32> = rules.iter().filter_map(|r| r.actions.skip_after).collect();
+    let gone = prologue(program, &skip_targets, init, &mut phase_rules[1]);
     stats.prologue = gone.len();
     let init: &[(String, Vec<u8>)] = init;
     // Rules a ctl could remove, or strip of targets, at run time.
@@ -460,7 +455,6 @@ pub(crate) fn fold(
             break;
         }
     }
-    let skip_targets: Vec<u32> = rules.iter().filter_map(|r| r.actions.skip_after).collect();
     for list in phase_rules.iter_mut() {
         let mut kept = Vec::with_capacity(list.len());
         let mut skip_to: Option<u32> = None;
@@ -477,11 +471,7 @@ pub(crate) fn fold(
                 continue;
             };
             let decided = f.decide(r, target_ctl(r));
-            let only_skips = r.actions.setvars.is_empty()
-                && r.cond.setvars.is_empty()
-                && r.actions.ctls.is_empty()
-                && r.actions.disruptive == Disruptive::Pass
-                && !r.actions.log;
+            let only_skips = quiet(r) && r.actions.setvars.is_empty() && r.cond.setvars.is_empty();
             // A static skip must leave out exactly what the rule skips at run time: no
             // other skip may land inside the range, and a ctl that removes the rule (so
             // that it does not skip) must remove every rule in the range too.
