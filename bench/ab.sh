@@ -9,7 +9,9 @@
 #   EXAMPLE=crs KIND=get PAIRS=6 SECS=10 bench/ab.sh A.wasm B.wasm
 #
 # Needs `make build` and `make setup` (waapc, waap-devtool, waap-echo, waap-bench, Envoy)
-# and wrk. Output: each run's req/s, then per module the runs sorted and the median.
+# and wrk. Output: each run's req/s and Envoy CPU time per request (user + system, from
+# /proc: time the VM's neighbours steal is not in it), then per module the runs sorted and
+# the medians.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +57,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 declare -A runs=([a]="" [b]="")
+declare -A cpus=([a]="" [b]="")
 for pair in $(seq "$PAIRS"); do
   for side in a b; do
     taskset -c 0 "$ENVOY" -c "$out/$side.envoy.yaml" --disable-hot-restart --concurrency 1 \
@@ -65,10 +68,15 @@ for pair in $(seq "$PAIRS"); do
       sleep 0.5
     done
     taskset -c 1 wrk -t1 -c8 -d3s -s "$script" "http://127.0.0.1:$LISTEN" >/dev/null
-    rps=$(taskset -c 1 wrk -t1 -c8 -d"${SECS}s" -s "$script" "http://127.0.0.1:$LISTEN" \
-      | awk '/Requests\/sec/ {print $2}')
-    echo "pair $pair $side $(basename "$([ "$side" = a ] && echo "$wasm_a" || echo "$wasm_b")") ${rps:-0} req/s"
+    cpu0=$(awk '{print $14 + $15}' "/proc/$envoy_pid/stat")
+    res=$(taskset -c 1 wrk -t1 -c8 -d"${SECS}s" -s "$script" "http://127.0.0.1:$LISTEN")
+    cpu1=$(awk '{print $14 + $15}' "/proc/$envoy_pid/stat")
+    rps=$(echo "$res" | awk '/Requests\/sec/ {print $2}')
+    us=$(echo "$res" | awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" \
+      '/requests in/ { if ($1 > 0) printf "%.1f", (b - a) / hz * 1e6 / $1 }')
+    echo "pair $pair $side $(basename "$([ "$side" = a ] && echo "$wasm_a" || echo "$wasm_b")") ${rps:-0} req/s ${us:-0} us CPU/request"
     runs[$side]="${runs[$side]} ${rps:-0}"
+    cpus[$side]="${cpus[$side]} ${us:-0}"
     kill "$envoy_pid"
     wait "$envoy_pid" 2>/dev/null || true
     envoy_pid=
@@ -80,5 +88,10 @@ ma=$(echo "${runs[a]}" | median)
 mb=$(echo "${runs[b]}" | median)
 echo "A $wasm_a:$(echo "${runs[a]}" | tr ' ' '\n' | grep -v '^$' | sort -n | tr '\n' ' ') median $ma"
 echo "B $wasm_b:$(echo "${runs[b]}" | tr ' ' '\n' | grep -v '^$' | sort -n | tr '\n' ' ') median $mb"
-awk -v a="$ma" -v b="$mb" -v ex="$EXAMPLE" -v kind="$KIND" -v pairs="$PAIRS" -v secs="$SECS" \
-  'BEGIN { if (a > 0) printf "B/A = %.3f (%s, %s, %d pairs of %d s)\n", b / a, ex, kind, pairs, secs }'
+ca=$(echo "${cpus[a]}" | median)
+cb=$(echo "${cpus[b]}" | median)
+echo "CPU/request median: A $ca us, B $cb us"
+awk -v a="$ma" -v b="$mb" -v ca="$ca" -v cb="$cb" -v ex="$EXAMPLE" -v kind="$KIND" \
+  -v pairs="$PAIRS" -v secs="$SECS" 'BEGIN { if (a > 0 && cb > 0)
+    printf "B/A = %.3f, CPU per request A/B = %.3f (%s, %s, %d pairs of %d s)\n",
+      b / a, ca / cb, ex, kind, pairs, secs }'

@@ -9,6 +9,12 @@
 //! `@rx` with a literal set, over views that all lack its bit, cannot match and is skipped
 //! without gathering, transforming or running its DFA.
 //!
+//! A regex whose literal list holds the empty literal also matches through any *rare* byte
+//! ([`rare_byte`]): its bit is set for every value that holds one, whatever the literals
+//! (the compiler's rare-byte split, for patterns that allow quotes or `$` expansions
+//! between the letters of every word). An engine that predates the marker ignores such a
+//! list (it skips every list with an empty literal), which only costs the skip.
+//!
 //! The skip is exact as long as the literal sets are (a superset is harmless): targets are
 //! taken whole (exclusions and run-time target removals only shrink what a rule reads),
 //! negated and counting conditions are never skipped, multi-match views scan every
@@ -29,6 +35,23 @@ const MAX_PM_LITERALS: usize = 1000;
 const MAX_DFA_BYTES: usize = 1 << 20;
 /// Literal sets larger than this go straight to the contiguous NFA.
 const MAX_DFA_LITERALS: usize = 256;
+
+/// The bytes the prefilter's rare-byte marker stands for: all but ASCII letters, digits,
+/// space and `. - _ /` (the bytes of ordinary words, numbers, identifiers and paths, which
+/// parsed arguments and cookies mostly consist of).
+pub const fn rare_byte(b: u8) -> bool {
+    !(b.is_ascii_alphanumeric() || matches!(b, b' ' | b'.' | b'-' | b'_' | b'/'))
+}
+
+const RARE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = rare_byte(i as u8);
+        i += 1;
+    }
+    t
+};
 
 /// One view: the members of a collection a selector picks, under a transformation chain.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +95,8 @@ pub struct Prefilter {
     pub(crate) bases: Vec<Target>,
     /// Per rule (program order), the plan of its first condition.
     pub(crate) plans: Vec<Option<Plan>>,
+    /// The bits of the regexes that also match through any rare byte (empty when none).
+    pub(crate) rare_mask: Vec<u64>,
 }
 
 /// Collections whose members do not change within a phase and may be scanned once.
@@ -119,6 +144,7 @@ impl Prefilter {
         let mut set_slot_of: Vec<Option<u32>> = vec![None; program.literal_sets.len()];
         let mut slots = 0u32;
         let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        let mut rare_slots: Vec<u32> = Vec::new();
         // Regexes: every match contains a required literal. `@pm` sets: a match is one of
         // the literals (empty ones are ignored by the matcher, so a set of only empty
         // literals never matches and needs no bit).
@@ -127,21 +153,30 @@ impl Prefilter {
             .iter()
             .enumerate()
             .map(|(i, d)| (false, i, d.required_literals.iter().collect::<Vec<_>>()))
+            // A regex's empty literal is the rare-byte marker.
+            .map(|(is_set, i, lits)| {
+                let rare = lits.iter().any(|l| l.is_empty());
+                let lits: Vec<&Vec<u8>> = lits.into_iter().filter(|l| !l.is_empty()).collect();
+                (is_set, i, lits, rare)
+            })
             .chain(program.literal_sets.iter().enumerate().map(|(i, set)| {
                 let lits: Vec<&Vec<u8>> = set.literals.iter().filter(|l| !l.is_empty()).collect();
                 // The biggest `@pm` lists (CRS's run to thousands) would swell the shared
                 // automaton; their rules run unfiltered.
                 if lits.len() > MAX_PM_LITERALS {
-                    return (true, i, Vec::new());
+                    return (true, i, Vec::new(), false);
                 }
-                (true, i, lits)
+                (true, i, lits, false)
             }));
-        for (is_set, i, lits) in sources {
-            if lits.is_empty() || lits.iter().any(|l| l.is_empty()) {
+        for (is_set, i, lits, rare) in sources {
+            if lits.is_empty() && !rare {
                 continue;
             }
             let slot = slots;
             slots += 1;
+            if rare {
+                rare_slots.push(slot);
+            }
             let table = if is_set {
                 &mut set_slot_of
             } else {
@@ -256,13 +291,24 @@ impl Prefilter {
                 Some(Plan { slot, views: ids })
             })
             .collect();
+        let words = (slots as usize).div_ceil(64);
+        let mut rare_mask = Vec::new();
+        if !rare_slots.is_empty() {
+            rare_mask = vec![0u64; words];
+            for s in rare_slots {
+                if let Some(w) = rare_mask.get_mut(s as usize / 64) {
+                    *w |= 1 << (s % 64);
+                }
+            }
+        }
         Prefilter {
             ac,
             feeds,
-            words: (slots as usize).div_ceil(64),
+            words,
             views,
             bases,
             plans,
+            rare_mask,
         }
     }
 
@@ -283,11 +329,17 @@ impl Prefilter {
         self.plans.iter().filter(|p| p.is_some()).count()
     }
 
-    /// Sets in `bits` the bit of every regex whose literal occurs in `value`.
+    /// Sets in `bits` the bit of every regex whose literal occurs in `value`, and of every
+    /// regex with the rare-byte marker when `value` holds a rare byte.
     pub(crate) fn scan(&self, value: &[u8], bits: &mut [u64]) {
         let Some(ac) = &self.ac else {
             return;
         };
+        if !self.rare_mask.is_empty() && value.iter().any(|&b| RARE[usize::from(b)]) {
+            for (w, m) in bits.iter_mut().zip(&self.rare_mask) {
+                *w |= m;
+            }
+        }
         for m in ac.find_overlapping_iter(value) {
             if let Some(f) = self.feeds.get(m.pattern().as_usize()) {
                 for &s in f {

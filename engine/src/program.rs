@@ -340,7 +340,8 @@ pub struct RegexDef {
     /// Case-insensitive, byte semantics, DOTALL/MULTILINE flags used to compile.
     pub flags: RegexFlags,
     /// Lowercased literals of which at least one must occur for a match (prefilter); empty
-    /// means no prefilter.
+    /// means no prefilter. The empty literal among them marks a regex that may instead
+    /// match through any rare byte ([`crate::prefilter::rare_byte`]).
     pub required_literals: Vec<Vec<u8>>,
 }
 

@@ -11,8 +11,17 @@
 //! anything that can match the empty string requires nothing. Of the candidate sets, the
 //! one least likely to occur in ordinary text wins (an estimate by byte class); a set with a
 //! one-byte member that nearly every value holds (a letter, a digit, a space...) is useless.
+//!
+//! Regexes built for evasion (CRS's command and `javascript:` patterns) allow quotes,
+//! backslashes, `$` expansions or entities between the letters of every word, so no
+//! literal is required of them. For those a second set is tried: a match either holds a
+//! *rare* byte (quotes, brackets, shell metacharacters, control and non-ASCII bytes; see
+//! `waap_engine::prefilter::rare_byte`), or it consists of common bytes only and is then a
+//! match of the regex with every rare byte removed from its literals and classes, whose own
+//! required set completes the union. In the set the empty literal stands for "a rare
+//! byte" (the engine's marker). The cheaper of the two sets is kept.
 
-use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::hir::{Class, ClassBytes, ClassBytesRange, Hir, HirKind, Repetition};
 
 use waap_engine::program::RegexDef;
 
@@ -40,9 +49,157 @@ pub fn required_factors(def: &RegexDef) -> Vec<Vec<u8>> {
     else {
         return Vec::new();
     };
-    match required(&hir) {
-        Some(set) if useful(&set) => set,
-        _ => Vec::new(),
+    let direct = required(&hir).filter(|s| useful(s));
+    match direct {
+        // A set of words is kept; one with a member of one or two common bytes (CRS's
+        // two-letter commands) is weak, and the rare-byte split may do better.
+        Some(d) if !weak(&d) => d,
+        d => match (d, rare_split(&hir)) {
+            (Some(d), Some(r)) if cost(&r) + RARE_COST >= cost(&d) => d,
+            (_, Some(r)) => r,
+            (d, None) => d.unwrap_or_default(),
+        },
+    }
+}
+
+/// A set with a member of at most two common bytes: nearly every value holds one.
+fn weak(set: &[Vec<u8>]) -> bool {
+    set.iter()
+        .any(|l| l.len() <= 2 && !l.is_empty() && l.iter().all(|&b| !rare(b)))
+}
+
+/// Bytes that ordinary request values seldom hold (the engine's definition, which its
+/// rare-byte marker stands for).
+fn rare(b: u8) -> bool {
+    waap_engine::prefilter::rare_byte(b)
+}
+
+/// Estimated chance that a benign value holds a rare byte (for [`cost`] comparisons):
+/// parsed arguments and cookies seldom do, header values such as the User-Agent often.
+const RARE_COST: f64 = 0.2;
+
+/// The set "a rare byte, or what `hir` requires of inputs without rare bytes": the latter's
+/// literals followed by the empty literal, the engine's rare-byte marker. `None` when `hir`
+/// consumes no rare byte (the direct set says everything) or the common-byte part
+/// requires no useful set.
+fn rare_split(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    let mut seen = [false; 256];
+    consumed(hir, &mut seen);
+    if !(0..=255u8).any(|b| seen[usize::from(b)] && rare(b)) {
+        return None;
+    }
+    let mut set = match common_only(hir) {
+        // Every match holds a rare byte.
+        None => Vec::new(),
+        Some(h) => required(&h).filter(|s| useful(s) && !weak(s))?,
+    };
+    set.push(Vec::new());
+    Some(set)
+}
+
+/// Whether a value may match a regex with this required set: it holds one of the
+/// literals (ASCII case-insensitively), or the set has the rare-byte marker and the value a
+/// rare byte. The engine's prefilter answers the same.
+pub fn admits(set: &[Vec<u8>], value: &[u8]) -> bool {
+    let lower = value.to_ascii_lowercase();
+    set.iter().any(|l| {
+        if l.is_empty() {
+            value.iter().any(|&b| rare(b))
+        } else {
+            lower.windows(l.len()).any(|w| w == l.as_slice())
+        }
+    })
+}
+
+/// Marks every byte some literal or class of `hir` can consume (a class beyond ASCII marks
+/// every non-ASCII byte: its UTF-8 forms use them).
+fn consumed(hir: &Hir, seen: &mut [bool; 256]) {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => {}
+        HirKind::Literal(l) => {
+            for &b in l.0.iter() {
+                seen[usize::from(b)] = true;
+            }
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            for r in c.ranges() {
+                for b in r.start()..=r.end() {
+                    seen[usize::from(b)] = true;
+                }
+            }
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            for r in c.ranges() {
+                let (lo, hi) = (u32::from(r.start()), u32::from(r.end()));
+                for b in lo..=hi.min(0x7f) {
+                    seen[b as usize] = true;
+                }
+                if hi > 0x7f {
+                    seen[0x80..].fill(true);
+                }
+            }
+        }
+        HirKind::Capture(c) => consumed(&c.sub, seen),
+        HirKind::Repetition(r) => consumed(&r.sub, seen),
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            for h in v {
+                consumed(h, seen);
+            }
+        }
+    }
+}
+
+/// `hir` restricted to inputs without rare bytes (its literals and classes lose them), or
+/// `None` when it then cannot match at all.
+fn common_only(hir: &Hir) -> Option<Hir> {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Some(hir.clone()),
+        HirKind::Literal(l) => (!l.0.iter().any(|&b| rare(b))).then(|| hir.clone()),
+        HirKind::Class(c) => {
+            let mut keep = [false; 256];
+            match c {
+                Class::Bytes(c) => {
+                    for r in c.ranges() {
+                        for b in r.start()..=r.end() {
+                            keep[usize::from(b)] = !rare(b);
+                        }
+                    }
+                }
+                Class::Unicode(c) => {
+                    for r in c.ranges() {
+                        let (lo, hi) = (u32::from(r.start()), u32::from(r.end()));
+                        for b in lo..=hi.min(0x7f) {
+                            keep[b as usize] = !rare(b as u8);
+                        }
+                    }
+                }
+            }
+            let ranges: Vec<ClassBytesRange> = (0..=255u8)
+                .filter(|&b| keep[usize::from(b)])
+                .map(|b| ClassBytesRange::new(b, b))
+                .collect();
+            (!ranges.is_empty()).then(|| Hir::class(Class::Bytes(ClassBytes::new(ranges))))
+        }
+        HirKind::Capture(c) => common_only(&c.sub),
+        HirKind::Repetition(r) => match common_only(&r.sub) {
+            Some(sub) => Some(Hir::repetition(Repetition {
+                min: r.min,
+                max: r.max,
+                greedy: r.greedy,
+                sub: Box::new(sub),
+            })),
+            None if r.min == 0 => Some(Hir::empty()),
+            None => None,
+        },
+        HirKind::Concat(parts) => parts
+            .iter()
+            .map(common_only)
+            .collect::<Option<Vec<Hir>>>()
+            .map(Hir::concat),
+        HirKind::Alternation(alts) => {
+            let kept: Vec<Hir> = alts.iter().filter_map(common_only).collect();
+            (!kept.is_empty()).then(|| Hir::alternation(kept))
+        }
     }
 }
 
@@ -280,10 +437,12 @@ fn usable(set: Vec<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
 /// Estimated chance that a benign value of about 20 bytes contains one of the literals: a
 /// crude per-position byte frequency (letters, digits and the punctuation of URLs and
 /// headers are common; quotes, brackets and shell metacharacters rare) multiplied along
-/// each literal, times the positions, summed over the set (at most 1).
+/// each literal, times the positions, summed over the set (at most 1). The rare-byte marker
+/// is left out (see [`RARE_COST`]).
 fn cost(set: &[Vec<u8>]) -> f64 {
     let sum: f64 = set
         .iter()
+        .filter(|l| !l.is_empty())
         .map(|l| (20.0 * l.iter().map(|&b| byte_freq(b)).product::<f64>()).min(1.0))
         .sum();
     sum.min(1.0)
@@ -348,6 +507,32 @@ mod tests {
             on.iter().all(|l| l.len() == 3 && l.ends_with("on")),
             "{on:?}"
         );
+    }
+
+    #[test]
+    fn evasive_words_require_the_word_or_a_rare_byte() {
+        // Quotes or backslashes may split the word: no literal is required, but a match
+        // without them is the plain word.
+        assert_eq!(f(r#"c["'\x5c]*a["'\x5c]*t"#), vec!["cat", ""]);
+        assert_eq!(
+            f(r#"(?:c["'\x5c]*a["'\x5c]*t|l["'\x5c]*s)\b"#),
+            Vec::<String>::new(),
+            "`ls` spelled plainly is two letters: too common, no set"
+        );
+        // Every match needs a rare byte, but no particular one: the marker alone.
+        assert_eq!(f(r"[a-z]+[^a-z0-9 ./_-]"), vec![""]);
+        // A pattern that consumes no rare byte keeps its direct set.
+        assert_eq!(f("select"), vec!["select"]);
+    }
+
+    #[test]
+    fn admits_literals_case_insensitively_and_rare_bytes_by_marker() {
+        let set = vec![b"cat".to_vec(), Vec::new()];
+        assert!(admits(&set, b"CAT"));
+        assert!(admits(&set, b"c'a't"));
+        assert!(admits(&set, b"price:12"));
+        assert!(!admits(&set, b"plain value-1_2.3/4"));
+        assert!(!admits(&[b"cat".to_vec()], b"c'a't"));
     }
 
     #[test]

@@ -231,6 +231,52 @@ SecRule ARGS "@rx union\s+select" "id:1,phase:1,deny,log,t:none,t:lowercase"
 }
 
 #[test]
+fn an_evasive_words_regex_runs_only_on_values_with_its_word_or_a_rare_byte() {
+    // `c"a"t`-style patterns require no literal; the compiler's rare-byte split gives them
+    // the set {"cat", any rare byte}: plain values are skipped, the plain word and every
+    // value holding a quote, backslash or other rare byte are tested.
+    let e = engine_for(
+        r#"
+SecRule ARGS "@rx (?i)c[\"'\x5c]*a[\"'\x5c]*t\b" "id:1,phase:1,deny,log,t:none,t:urlDecodeUni"
+"#,
+    );
+    let mut uri = String::from("/?");
+    for i in 0..20 {
+        uri.push_str(&format!("p{i}=plain+value+{i}&q{i}=sku-{i}.x_y/z&"));
+    }
+    let run = |uri: &str| {
+        let head = RequestHead {
+            method: "GET".into(),
+            uri: uri.as_bytes().to_vec(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![],
+            remote_addr: "127.0.0.1".into(),
+            request_id: "t".into(),
+            peer_cert_sha256: None,
+        };
+        let mut tx = e.transaction(head);
+        let v = tx.run_request(b"", &NativeHost::default());
+        (v, tx.work().1)
+    };
+    // Operator runs of an allowed request that tests no value (the policy's own checks).
+    let (_, base) = run(&uri);
+    for (arg, deny) in [
+        ("x=CAT", true),
+        ("x=c%22a%27t", true),
+        ("x=c%255ca%255ct", true),
+        ("x=dog", false),
+        ("x=ca%22", false),
+    ] {
+        let (v, ops) = run(&format!("{uri}{arg}"));
+        assert_eq!(matches!(v, Verdict::Deny { .. }), deny, "{arg}: {v:?}");
+        let tested = u32::from(arg != "x=dog");
+        // A denied request stops at the rule; an allowed one goes on to the base checks.
+        let expect = if deny { tested } else { base + tested };
+        assert_eq!(ops, expect, "{arg}: only that value is tested");
+    }
+}
+
+#[test]
 fn a_transaction_starts_from_the_initial_tx_and_empty_caches_after_another() {
     // The engine reuses a finished transaction's TX map and caches for the next one: what
     // one request set, changed or cached must not reach the next.
