@@ -152,12 +152,15 @@ impl Prefilter {
             .regexes
             .iter()
             .enumerate()
-            .map(|(i, d)| (false, i, d.required_literals.iter().collect::<Vec<_>>()))
-            // A regex's empty literal is the rare-byte marker.
-            .map(|(is_set, i, lits)| {
-                let rare = lits.iter().any(|l| l.is_empty());
-                let lits: Vec<&Vec<u8>> = lits.into_iter().filter(|l| !l.is_empty()).collect();
-                (is_set, i, lits, rare)
+            .map(|(i, d)| {
+                // A regex's empty literal is the rare-byte marker.
+                let rare = d.required_literals.iter().any(Vec::is_empty);
+                let lits: Vec<&Vec<u8>> = d
+                    .required_literals
+                    .iter()
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                (false, i, lits, rare)
             })
             .chain(program.literal_sets.iter().enumerate().map(|(i, set)| {
                 let lits: Vec<&Vec<u8>> = set.literals.iter().filter(|l| !l.is_empty()).collect();

@@ -111,8 +111,34 @@ pub fn admits(set: &[Vec<u8>], value: &[u8]) -> bool {
     })
 }
 
-/// Marks every byte some literal or class of `hir` can consume (a class beyond ASCII marks
-/// every non-ASCII byte: its UTF-8 forms use them).
+/// The bytes a class can consume (a class beyond ASCII: every non-ASCII byte, which its
+/// UTF-8 forms use).
+fn class_members(c: &Class) -> [bool; 256] {
+    let mut m = [false; 256];
+    match c {
+        Class::Bytes(c) => {
+            for r in c.ranges() {
+                for b in r.start()..=r.end() {
+                    m[usize::from(b)] = true;
+                }
+            }
+        }
+        Class::Unicode(c) => {
+            for r in c.ranges() {
+                let (lo, hi) = (u32::from(r.start()), u32::from(r.end()));
+                for b in lo..=hi.min(0x7f) {
+                    m[b as usize] = true;
+                }
+                if hi > 0x7f {
+                    m[0x80..].fill(true);
+                }
+            }
+        }
+    }
+    m
+}
+
+/// Marks every byte some literal or class of `hir` can consume.
 fn consumed(hir: &Hir, seen: &mut [bool; 256]) {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => {}
@@ -121,22 +147,9 @@ fn consumed(hir: &Hir, seen: &mut [bool; 256]) {
                 seen[usize::from(b)] = true;
             }
         }
-        HirKind::Class(Class::Bytes(c)) => {
-            for r in c.ranges() {
-                for b in r.start()..=r.end() {
-                    seen[usize::from(b)] = true;
-                }
-            }
-        }
-        HirKind::Class(Class::Unicode(c)) => {
-            for r in c.ranges() {
-                let (lo, hi) = (u32::from(r.start()), u32::from(r.end()));
-                for b in lo..=hi.min(0x7f) {
-                    seen[b as usize] = true;
-                }
-                if hi > 0x7f {
-                    seen[0x80..].fill(true);
-                }
+        HirKind::Class(c) => {
+            for (s, m) in seen.iter_mut().zip(class_members(c)) {
+                *s |= m;
             }
         }
         HirKind::Capture(c) => consumed(&c.sub, seen),
@@ -156,26 +169,9 @@ fn common_only(hir: &Hir) -> Option<Hir> {
         HirKind::Empty | HirKind::Look(_) => Some(hir.clone()),
         HirKind::Literal(l) => (!l.0.iter().any(|&b| rare(b))).then(|| hir.clone()),
         HirKind::Class(c) => {
-            let mut keep = [false; 256];
-            match c {
-                Class::Bytes(c) => {
-                    for r in c.ranges() {
-                        for b in r.start()..=r.end() {
-                            keep[usize::from(b)] = !rare(b);
-                        }
-                    }
-                }
-                Class::Unicode(c) => {
-                    for r in c.ranges() {
-                        let (lo, hi) = (u32::from(r.start()), u32::from(r.end()));
-                        for b in lo..=hi.min(0x7f) {
-                            keep[b as usize] = !rare(b as u8);
-                        }
-                    }
-                }
-            }
+            let members = class_members(c);
             let ranges: Vec<ClassBytesRange> = (0..=255u8)
-                .filter(|&b| keep[usize::from(b)])
+                .filter(|&b| members[usize::from(b)] && !rare(b))
                 .map(|b| ClassBytesRange::new(b, b))
                 .collect();
             (!ranges.is_empty()).then(|| Hir::class(Class::Bytes(ClassBytes::new(ranges))))

@@ -212,16 +212,15 @@ SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:1,deny,log,t:none,t:urlDecodeU
     for i in 0..20 {
         uri.push_str(&format!("p{i}=plain+value+{i}&q{i}=50%25+off&"));
     }
-    let run = run_counting;
     // Operator runs of an allowed request that tests no value (the policy's own checks).
-    let (_, base) = run(&e, &uri);
-    let (v, ops) = run(&e, &format!("{uri}x=1%2555nion%20select"));
+    let (_, base) = run_counting(&e, &uri);
+    let (v, ops) = run_counting(&e, &format!("{uri}x=1%2555nion%20select"));
     assert!(matches!(v, Verdict::Deny { .. }), "{v:?}");
     assert_eq!(
         ops, 1,
         "only the value holding the literal after decoding is tested"
     );
-    let (v, ops) = run(&e, &format!("{uri}x=union+all"));
+    let (v, ops) = run_counting(&e, &format!("{uri}x=union+all"));
     assert_eq!(v, Verdict::Allow);
     assert_eq!(ops, base, "no value holds `select`: none is tested");
     // A chain that only changes letter case shares the raw value's scan.
@@ -230,7 +229,7 @@ SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:1,deny,log,t:none,t:urlDecodeU
 SecRule ARGS "@rx union\s+select" "id:1,phase:1,deny,log,t:none,t:lowercase"
 "#,
     );
-    let (v, ops) = run(&e, &format!("{uri}x=UNION+Select"));
+    let (v, ops) = run_counting(&e, &format!("{uri}x=UNION+Select"));
     assert!(matches!(v, Verdict::Deny { .. }), "{v:?}");
     assert_eq!(ops, 1);
 }
@@ -249,9 +248,8 @@ SecRule ARGS "@rx (?i)c[\"'\x5c]*a[\"'\x5c]*t\b" "id:1,phase:1,deny,log,t:none,t
     for i in 0..20 {
         uri.push_str(&format!("p{i}=plain+value+{i}&q{i}=sku-{i}.x_y/z&"));
     }
-    let run = |uri: &str| run_counting(&e, uri);
     // Operator runs of an allowed request that tests no value (the policy's own checks).
-    let (_, base) = run(&uri);
+    let (_, base) = run_counting(&e, &uri);
     for (arg, deny) in [
         ("x=CAT", true),
         ("x=c%22a%27t", true),
@@ -259,7 +257,7 @@ SecRule ARGS "@rx (?i)c[\"'\x5c]*a[\"'\x5c]*t\b" "id:1,phase:1,deny,log,t:none,t
         ("x=dog", false),
         ("x=ca%22", false),
     ] {
-        let (v, ops) = run(&format!("{uri}{arg}"));
+        let (v, ops) = run_counting(&e, &format!("{uri}{arg}"));
         assert_eq!(matches!(v, Verdict::Deny { .. }), deny, "{arg}: {v:?}");
         let tested = u32::from(arg != "x=dog");
         // A denied request stops at the rule; an allowed one goes on to the base checks.
