@@ -71,6 +71,9 @@ pub struct Engine {
     pub(crate) scratch: core::cell::RefCell<Vec<crate::eval::Scratch>>,
     /// Rules left out of the phase lists at load (see [`crate::fold`]).
     folded: crate::fold::FoldStats,
+    /// Whether anything reads the response status or headers (see
+    /// [`Engine::reads_response_head`]).
+    reads_response_head: bool,
     meta: Meta,
     bundle_len: usize,
     dfa_count: usize,
@@ -191,7 +194,6 @@ impl Engine {
             .iter()
             .map(|d| LiteralGate::new(&d.required_literals))
             .collect();
-        let prefilter = crate::prefilter::Prefilter::build(&program, crate::eval::chain_hash);
         let key_forms = program
             .regexes
             .iter()
@@ -210,9 +212,33 @@ impl Engine {
         } else {
             crate::fold::FoldStats::default()
         };
+        // Response body inspection reads the content type, and only then runs phase 4.
+        // After folding: rules it left out never run and need no literals.
+        let live: Vec<bool> = {
+            let mut l = vec![false; program.rules.len()];
+            for &ri in phase_rules.iter().flatten() {
+                if let Some(x) = l.get_mut(ri as usize) {
+                    *x = true;
+                }
+            }
+            l
+        };
+        let prefilter =
+            crate::prefilter::Prefilter::build(&program, crate::eval::chain_hash, &|ri| {
+                live.get(ri).copied().unwrap_or(false)
+            });
+        let reads_response_head = (program.body.inspect_response && !phase_rules[4].is_empty())
+            || families.api.is_some()
+            || program.rules.iter().any(|r| {
+                r.mentions(&[
+                    crate::program::Collection::ResponseHeaders,
+                    crate::program::Collection::ResponseStatus,
+                ])
+            });
         Ok(Engine {
             tx_init,
             folded,
+            reads_response_head,
             scratch: Default::default(),
             key_forms,
             prefilter,
@@ -259,6 +285,14 @@ impl Engine {
             *slot = Some(built.clone());
         }
         built
+    }
+
+    /// Whether the response status and headers are read at all: by a rule (as a target or
+    /// in a macro), by response body inspection for phase-4 rules (its content types) or by
+    /// API protection.
+    /// When not, the proxy may pass an empty response head and save fetching it.
+    pub fn reads_response_head(&self) -> bool {
+        self.reads_response_head
     }
 
     /// Whether a request needs [`crate::RequestHead::peer_cert_sha256`]: some API operation

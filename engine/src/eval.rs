@@ -162,6 +162,16 @@ impl core::hash::Hasher for FxHasher {
     }
 }
 
+/// An empty vector of values with `v`'s allocation (the element types differ only in the
+/// lifetime they borrow, so the standard library collects in place): how a transaction
+/// keeps one buffer of borrowed values across conditions without holding a borrow.
+// `filter` cannot change the element type (here its lifetime); `filter_map` can.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'a, 'b>(mut v: Vec<(Collection, Val<'a>)>) -> Vec<(Collection, Val<'b>)> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
 /// A matched (name, transformed value) pair.
 type Hit = (Vec<u8>, Vec<u8>);
 
@@ -185,6 +195,7 @@ pub(crate) struct Scratch {
     pbits: (Vec<u64>, Vec<bool>),
     vbits: (SCacheMap, Vec<u64>),
     pbase: (Vec<u64>, Vec<u8>),
+    values: Vec<(Collection, Val<'static>)>,
 }
 
 /// Scratch sets kept per engine (one per request in flight is enough; more are freed).
@@ -263,6 +274,8 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     pbase: RefCell<(Vec<u64>, Vec<u8>)>,
     /// Facts and decisions shared by the families beside the WAF.
     pub(crate) ctx: crate::families::RequestContext,
+    /// The values buffer of `eval_cond`, empty between conditions (see [`recycle`]).
+    values: RefCell<Vec<(Collection, Val<'static>)>>,
 }
 
 impl<E: Deref<Target = Engine> + Clone> Drop for Transaction<E> {
@@ -282,6 +295,7 @@ impl<E: Deref<Target = Engine> + Clone> Drop for Transaction<E> {
             pbits: core::mem::take(self.pbits.get_mut()),
             vbits: core::mem::take(self.vbits.get_mut()),
             pbase: core::mem::take(self.pbase.get_mut()),
+            values: recycle(core::mem::take(self.values.get_mut())),
         };
         if let Ok(mut pool) = self.engine.scratch.try_borrow_mut() {
             if pool.len() < SCRATCH_POOL {
@@ -339,6 +353,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             vbits: RefCell::new(sc.vbits),
             pbase: RefCell::new(sc.pbase),
             ctx,
+            values: RefCell::new(recycle(sc.values)),
         }
     }
 
@@ -437,6 +452,13 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             .unwrap_or_default()
             .to_vec();
         self.on_request_body(inspected, truncated, host)
+    }
+
+    /// Whether [`Transaction::on_response_headers`] needs the real status and headers: the
+    /// request is not denied and the policy reads them ([`Engine::reads_response_head`]).
+    /// If not, the proxy may pass status 0 and no headers; phase 3 still runs.
+    pub fn wants_response_head(&self) -> bool {
+        self.denied.is_none() && self.engine.reads_response_head()
     }
 
     /// Phase 3: response headers.
@@ -875,7 +897,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 return (vec![(name, v.clone())], e);
             }
         }
-        let mut values: Vec<(Collection, Val<'_>)> = Vec::with_capacity(cond.targets.len() * 4);
+        // The buffer of the last condition, reused: most rules read a handful of values,
+        // and a fresh vector per condition was a third of a CRS GET's allocated bytes.
+        let mut values: Vec<(Collection, Val<'_>)> = recycle(self.values.take());
         if cond.targets.is_empty() {
             values.push((Collection::Env, Val::scalar(Cow::Borrowed(b""))));
         }
@@ -885,7 +909,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let mut hits = Vec::new();
         let mut errors = 0;
         let chain = chain_hash(&cond.transforms);
-        for (coll, val) in values {
+        for (coll, val) in values.drain(..) {
             // A plain value was scanned as its raw bytes (as `compute_view` does).
             let plain = filter.is_some_and(|f| {
                 f.min_class > 0 && crate::transform::plain_class(&val.value) >= f.min_class
@@ -925,6 +949,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 hits.push((val.name(coll), cur.to_vec()));
             }
         }
+        self.values.replace(recycle(values));
         (hits, errors)
     }
 
@@ -1059,7 +1084,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             return true;
         };
         let (word, bit) = (plan.slot as usize / 64, 1u64 << (plan.slot % 64));
-        for &v in &plan.views {
+        for &v in pf.views_of(plan) {
             let v = v as usize;
             let done = self
                 .pbits
@@ -1088,10 +1113,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     fn value_filter(&self, ri: u32) -> Option<ValueFilter> {
         let pf = &self.engine.prefilter;
         let plan = pf.plans.get(ri as usize)?.as_ref()?;
-        let view = pf.views.get(*plan.views.first()? as usize)?;
         Some(ValueFilter {
             slot: plan.slot,
-            min_class: view.min_class,
+            min_class: plan.min_class,
         })
     }
 
@@ -1114,7 +1138,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     /// Scans view `v`'s values into its bits; false if that could not be done.
     fn compute_view(&self, v: usize) -> bool {
         let pf = &self.engine.prefilter;
-        let Some(view) = pf.views.get(v) else {
+        let Some(&hot) = pf.hot.get(v) else {
             return false;
         };
         let mut small = [0u64; 8];
@@ -1126,9 +1150,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             &mut big
         };
         // Plain values come from the base, computed once per target.
-        let min_class = view.min_class;
+        let min_class = hot.min_class;
         let state = if min_class > 0 {
-            self.base_bits(view.base as usize, min_class, bits)
+            self.base_bits(hot.base as usize, min_class, bits)
         } else {
             None
         };
@@ -1136,9 +1160,39 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         // State bit 1: a value below class 2; bit 2: a value below class 1.
         let below = if min_class == 2 { 2 } else { 4 };
         let done_by_base = state.is_some_and(|st| st & below == 0);
+        // Unless every value came from the base: a walk over the collection.
+        if !done_by_base {
+            let Some(view) = pf.views.get(v) else {
+                return false;
+            };
+            self.walk_view(view, from_base, bits);
+        }
+        let Ok(mut pb) = self.pbits.try_borrow_mut() else {
+            return false;
+        };
+        let n = pf.views.len();
+        if pb.1.len() != n {
+            pb.0 = vec![0; n * pf.words];
+            pb.1 = vec![false; n];
+        }
+        let (store, done) = &mut *pb;
+        if let Some(dst) = store.get_mut(v * pf.words..(v + 1) * pf.words) {
+            dst.copy_from_slice(bits);
+        } else {
+            return false;
+        }
+        if let Some(d) = done.get_mut(v) {
+            *d = true;
+        }
+        true
+    }
+
+    /// ORs into `bits` view `view`'s values that did not come from its base (all of them
+    /// unless `from_base`): the plain ones as their raw bytes, the others transformed.
+    fn walk_view(&self, view: &crate::prefilter::View, from_base: bool, bits: &mut [u64]) {
+        let min_class = view.min_class;
         let c = view.target.collection;
         let keyed = !is_scalar(c);
-        // Unless every value came from the base: a walk over the collection.
         let mut walk = |val: Val<'_>| {
             if keyed && !self.selects_in(&view.target.selector, &val.key, true) {
                 return;
@@ -1165,27 +1219,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             let (v, stable) = scan_form(&val, &tv, val.stable && !matches!(tv, Tv::O(_)));
             self.scan_value(v, stable, bits);
         };
-        if !done_by_base {
-            self.collection(c, &mut walk);
-        }
-        let Ok(mut pb) = self.pbits.try_borrow_mut() else {
-            return false;
-        };
-        let n = pf.views.len();
-        if pb.1.len() != n {
-            pb.0 = vec![0; n * pf.words];
-            pb.1 = vec![false; n];
-        }
-        let (store, done) = &mut *pb;
-        if let Some(dst) = store.get_mut(v * pf.words..(v + 1) * pf.words) {
-            dst.copy_from_slice(bits);
-        } else {
-            return false;
-        }
-        if let Some(d) = done.get_mut(v) {
-            *d = true;
-        }
-        true
+        self.collection(c, &mut walk);
     }
 
     /// ORs into `bits` the bits of base `b`'s values of at least `min_class` (scanning the
@@ -1202,7 +1236,14 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         if state == 0 {
             let target = pf.bases.get(b)?;
             // acc[..words]: class-2 values; acc[words..]: class 1 and 2.
-            let mut acc = vec![0u64; 2 * words];
+            let mut small = [0u64; 16];
+            let mut big = Vec::new();
+            let acc: &mut [u64] = if 2 * words <= small.len() {
+                small.get_mut(..2 * words).unwrap_or_default()
+            } else {
+                big.resize(2 * words, 0);
+                &mut big
+            };
             let mut st = 1u8;
             let keyed = !is_scalar(target.collection);
             self.collection(target.collection, &mut |val: Val<'_>| {
@@ -1233,7 +1274,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             let (store, states) = &mut *pb;
             store
                 .get_mut(2 * b * words..2 * (b + 1) * words)?
-                .copy_from_slice(&acc);
+                .copy_from_slice(acc);
             *states.get_mut(b)? = st;
         }
         let pb = self.pbase.try_borrow().ok()?;

@@ -26,11 +26,13 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use crate::program::{Collection, Operator, Program, Selector, Target};
 use crate::transform::Transform;
 
-/// `@pm` sets with more literals than this are not prefiltered. Measured on CRS v4 (benign
-/// GET, natively): at 64, 2,382 literals, a 0.55 MB automaton, 635 operator runs; at 1,000,
-/// 5,006 literals, 1.13 MB, 522 runs and ~7% less time per request; with every set, 7,290
-/// literals and 2.1 MB for 20 runs fewer.
-const MAX_PM_LITERALS: usize = 1000;
+/// `@pm` sets with more literals than this are not prefiltered. Measured on CRS v4 PL1
+/// (benign GET, natively, the automaton holding only the literals of rules that can run):
+/// at 200, 2,119 literals, 0.69 MB, 4-8% slower than at 1,000 (4,174 literals, 0.97 MB);
+/// at 1,500, 4,691 literals, 1.05 MB (CRS's 1,192-line `lfi-os-files.data`, read by
+/// 930120 on every argument and cookie, is then prefiltered too), 1-3% faster than 1,000;
+/// with every set, 6,458 literals and 1.9 MB for no further gain.
+const MAX_PM_LITERALS: usize = 1500;
 /// Largest aho-corasick DFA kept (per VM); above it the contiguous NFA is used.
 const MAX_DFA_BYTES: usize = 1 << 20;
 /// Literal sets larger than this go straight to the contiguous NFA.
@@ -74,13 +76,27 @@ pub(crate) struct View {
     pub base: u16,
 }
 
-/// Which views a skippable rule reads and which bit its regex has.
-#[derive(Clone, Debug)]
+/// Which views a skippable rule reads and which bit its regex has. Plain data, one per
+/// rule in one array: deciding a skip reads no pointer (a request visits hundreds of rules
+/// and, behind a proxy, finds few of them in the CPU cache).
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Plan {
     /// The regex's bit.
     pub slot: u32,
-    /// Indices into [`Prefilter::views`].
-    pub views: Vec<u16>,
+    /// The rule's views: `len` indices into [`Prefilter::views`] from `start` in
+    /// [`Prefilter::plan_views`].
+    pub start: u32,
+    pub len: u16,
+    /// The views' [`View::min_class`] (they share the rule's transformation chain).
+    pub min_class: u8,
+}
+
+/// What deciding a view needs before (and, when its plain values come from the base,
+/// instead of) walking its values: [`View::base`] and [`View::min_class`], packed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ViewHot {
+    pub base: u16,
+    pub min_class: u8,
 }
 
 /// The automaton and the per-rule plans, built once per VM.
@@ -95,8 +111,23 @@ pub struct Prefilter {
     pub(crate) bases: Vec<Target>,
     /// Per rule (program order), the plan of its first condition.
     pub(crate) plans: Vec<Option<Plan>>,
+    /// The views of every plan, each plan's a contiguous run.
+    pub(crate) plan_views: Vec<u16>,
+    /// Per view, its [`ViewHot`] (the same index as [`Prefilter::views`]).
+    pub(crate) hot: Vec<ViewHot>,
     /// The bits of the regexes that also match through any rare byte (empty when none).
     pub(crate) rare_mask: Vec<u64>,
+}
+
+/// Whether a first condition may be skipped by its literals: not negated, and reading
+/// whole members of stable collections.
+fn plannable(cond: &crate::program::Condition) -> bool {
+    !cond.negated
+        && !cond.targets.is_empty()
+        && !cond
+            .targets
+            .iter()
+            .any(|t| t.count || !stable_collection(t.collection))
 }
 
 /// Collections whose members do not change within a phase and may be scanned once.
@@ -137,7 +168,16 @@ fn stable_collection(c: Collection) -> bool {
 impl Prefilter {
     /// Builds the automaton over every regex's required literals and a plan for every
     /// rule that can be skipped. `chain_hash` is the evaluator's transformation-chain hash.
-    pub(crate) fn build(program: &Program, chain_hash: fn(&[Transform]) -> u64) -> Prefilter {
+    /// Builds the automaton and plans for the rules `live` says may run (the others are
+    /// never evaluated: rules the load-time folding left out, e.g. those above the
+    /// paranoia level): only the regexes and `@pm` sets that a live rule's plan reads give
+    /// literals, so the automaton, its matches and the bitsets stay as small as the policy
+    /// in force.
+    pub(crate) fn build(
+        program: &Program,
+        chain_hash: fn(&[Transform]) -> u64,
+        live: &dyn Fn(usize) -> bool,
+    ) -> Prefilter {
         let mut literals: Vec<Vec<u8>> = Vec::new();
         let mut feeds: Vec<Vec<u32>> = Vec::new();
         let mut slot_of: Vec<Option<u32>> = vec![None; program.regexes.len()];
@@ -148,10 +188,27 @@ impl Prefilter {
         // Regexes: every match contains a required literal. `@pm` sets: a match is one of
         // the literals (empty ones are ignored by the matcher, so a set of only empty
         // literals never matches and needs no bit).
+        // The regexes and `@pm` sets some live rule may skip by.
+        let mut wanted_rx = vec![false; program.regexes.len()];
+        let mut wanted_set = vec![false; program.literal_sets.len()];
+        for (ri, rule) in program.rules.iter().enumerate() {
+            if !live(ri) || !plannable(&rule.cond) {
+                continue;
+            }
+            let w = match rule.cond.operator {
+                Operator::Rx(r) => wanted_rx.get_mut(r as usize),
+                Operator::Pm(p) => wanted_set.get_mut(p as usize),
+                _ => None,
+            };
+            if let Some(w) = w {
+                *w = true;
+            }
+        }
         let sources = program
             .regexes
             .iter()
             .enumerate()
+            .filter(|&(i, _)| wanted_rx.get(i).copied().unwrap_or(false))
             .map(|(i, d)| {
                 // A regex's empty literal is the rare-byte marker.
                 let rare = d.required_literals.iter().any(Vec::is_empty);
@@ -162,15 +219,23 @@ impl Prefilter {
                     .collect();
                 (false, i, lits, rare)
             })
-            .chain(program.literal_sets.iter().enumerate().map(|(i, set)| {
-                let lits: Vec<&Vec<u8>> = set.literals.iter().filter(|l| !l.is_empty()).collect();
-                // The biggest `@pm` lists (CRS's run to thousands) would swell the shared
-                // automaton; their rules run unfiltered.
-                if lits.len() > MAX_PM_LITERALS {
-                    return (true, i, Vec::new(), false);
-                }
-                (true, i, lits, false)
-            }));
+            .chain(
+                program
+                    .literal_sets
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| wanted_set.get(i).copied().unwrap_or(false))
+                    .map(|(i, set)| {
+                        let lits: Vec<&Vec<u8>> =
+                            set.literals.iter().filter(|l| !l.is_empty()).collect();
+                        // The biggest `@pm` lists (CRS's run to thousands) would swell the shared
+                        // automaton; their rules run unfiltered.
+                        if lits.len() > MAX_PM_LITERALS {
+                            return (true, i, Vec::new(), false);
+                        }
+                        (true, i, lits, false)
+                    }),
+            );
         for (is_set, i, lits, rare) in sources {
             if lits.is_empty() && !rare {
                 continue;
@@ -225,27 +290,29 @@ impl Prefilter {
         };
         let mut views: Vec<View> = Vec::new();
         let mut bases: Vec<Target> = Vec::new();
+        let mut plan_views: Vec<u16> = Vec::new();
         let plans = program
             .rules
             .iter()
-            .map(|rule| {
+            .enumerate()
+            .map(|(ri, rule)| {
                 let cond = &rule.cond;
+                if !live(ri) || !plannable(cond) || ac.is_none() {
+                    return None;
+                }
                 let slot = match cond.operator {
                     Operator::Rx(r) => (*slot_of.get(r as usize)?)?,
                     Operator::Pm(p) => (*set_slot_of.get(p as usize)?)?,
                     _ => return None,
                 };
-                if ac.is_none()
-                    || cond.negated
-                    || cond.targets.is_empty()
-                    || cond
-                        .targets
-                        .iter()
-                        .any(|t| t.count || !stable_collection(t.collection))
-                {
-                    return None;
-                }
                 let chain = chain_hash(&cond.transforms);
+                let min_class = if !cond.transforms.iter().all(Transform::plain_identity) {
+                    0
+                } else if cond.transforms.contains(&Transform::RemoveWhitespace) {
+                    2
+                } else {
+                    1
+                };
                 let mut ids = Vec::new();
                 for t in &cond.targets {
                     let mut view = View {
@@ -262,13 +329,7 @@ impl Prefilter {
                         transforms: cond.transforms.clone(),
                         chain,
                         multi: cond.multi_match,
-                        min_class: if !cond.transforms.iter().all(Transform::plain_identity) {
-                            0
-                        } else if cond.transforms.contains(&Transform::RemoveWhitespace) {
-                            2
-                        } else {
-                            1
-                        },
+                        min_class,
                         base: 0,
                     };
                     let base = match bases.iter().position(|b| *b == view.target) {
@@ -291,7 +352,22 @@ impl Prefilter {
                         ids.push(id);
                     }
                 }
-                Some(Plan { slot, views: ids })
+                let start = u32::try_from(plan_views.len()).ok()?;
+                let len = u16::try_from(ids.len()).ok()?;
+                plan_views.extend_from_slice(&ids);
+                Some(Plan {
+                    slot,
+                    start,
+                    len,
+                    min_class,
+                })
+            })
+            .collect();
+        let hot = views
+            .iter()
+            .map(|v| ViewHot {
+                base: v.base,
+                min_class: v.min_class,
             })
             .collect();
         let words = (slots as usize).div_ceil(64);
@@ -311,6 +387,8 @@ impl Prefilter {
             views,
             bases,
             plans,
+            plan_views,
+            hot,
             rare_mask,
         }
     }
@@ -325,6 +403,14 @@ impl Prefilter {
             ),
             None => ("none".into(), 0, 0),
         }
+    }
+
+    /// Plan `p`'s views.
+    pub(crate) fn views_of(&self, p: &Plan) -> &[u16] {
+        let start = p.start as usize;
+        self.plan_views
+            .get(start..start + usize::from(p.len))
+            .unwrap_or_default()
     }
 
     /// Number of rules that may be skipped.

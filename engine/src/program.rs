@@ -435,3 +435,36 @@ pub enum Ctl {
     /// `ctl:auditEngine=...` (accepted, no effect on verdicts).
     AuditEngine(String),
 }
+
+impl Rule {
+    /// Whether the rule reads any of `colls`: as a target of any link, or in a macro of an
+    /// operator argument, a `setvar`, its message or its log data.
+    pub fn mentions(&self, colls: &[Collection]) -> bool {
+        let in_macro = |m: &MacroString| {
+            m.parts
+                .iter()
+                .any(|p| matches!(p, MacroPart::Var(c, _) if colls.contains(c)))
+        };
+        let in_setvars = |s: &[SetVar]| s.iter().any(|s| in_macro(&s.name) || in_macro(&s.value));
+        core::iter::once(&self.cond).chain(&self.chain).any(|c| {
+            c.targets.iter().any(|t| colls.contains(&t.collection))
+                || c.operator.argument().is_some_and(in_macro)
+                || in_setvars(&c.setvars)
+        }) || in_setvars(&self.actions.setvars)
+            || self.msg.as_ref().is_some_and(in_macro)
+            || self.logdata.as_ref().is_some_and(in_macro)
+    }
+}
+
+impl Operator {
+    /// The operator's argument when it is a macro string (`@streq %{tx.x}`, `@within ...`).
+    pub fn argument(&self) -> Option<&MacroString> {
+        use Operator::*;
+        match self {
+            StrEq(m) | Contains(m) | BeginsWith(m) | EndsWith(m) | Within(m) | Eq(m) | Ge(m)
+            | Gt(m) | Lt(m) | Le(m) => Some(m),
+            Rx(_) | Pm(_) | ValidateByteRange(_) | ValidateUrlEncoding | ValidateUtf8Encoding
+            | IpMatch(_) | DetectSqli | DetectXss | Unconditional | NoMatch | LengthGt(_) => None,
+        }
+    }
+}

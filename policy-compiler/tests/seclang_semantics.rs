@@ -421,3 +421,28 @@ fn initialisation_rules_fold_into_the_initial_tx() {
     assert_eq!(denied_by(&e, "/?a=x"), None);
     assert_eq!(denied_by(&e, "/?set=1&a=x"), Some(24));
 }
+
+#[test]
+fn the_response_head_is_wanted_only_when_something_reads_it() {
+    let request_only =
+        engine_for(r#"SecRule ARGS "@streq attack" "id:10,phase:2,deny,status:403""#);
+    assert!(!request_only.reads_response_head());
+    let mut tx = request_only.transaction(RequestHead::default());
+    assert!(!tx.wants_response_head());
+    // Phase 3 still runs with the empty head the proxy then passes.
+    let host = NativeHost::default();
+    assert_eq!(tx.on_response_headers(0, Vec::new(), &host), Verdict::Allow);
+
+    for rules in [
+        r#"SecRule RESPONSE_STATUS "@streq 500" "id:20,phase:3,deny,status:403""#,
+        r#"SecRule RESPONSE_HEADERS:Content-Type "@contains html" "id:21,phase:3,pass,log""#,
+        r#"SecRule ARGS "@streq x" "id:22,phase:5,pass,log,msg:'status %{RESPONSE_STATUS}'""#,
+        r#"SecRule TX:a "@streq %{RESPONSE_STATUS}" "id:23,phase:3,pass,log""#,
+        // A phase-4 rule runs only on a buffered body, buffered by its content type.
+        r#"SecRule ARGS "@streq x" "id:24,phase:4,deny,status:403""#,
+    ] {
+        let e = engine_for(rules);
+        assert!(e.reads_response_head(), "{rules}");
+        assert!(e.transaction(RequestHead::default()).wants_response_head());
+    }
+}
