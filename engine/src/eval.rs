@@ -1063,17 +1063,18 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         out
     }
 
-    /// Forgets the prefilter views (the data they were computed from changed).
+    /// Forgets the prefilter views (the data they were computed from changed). Only the
+    /// done flags and base states are reset: a view's or base's bits are written whole
+    /// before its flag is set, so the arrays keep their size and are not reallocated (a
+    /// CRS request cleared them twice, each time a 10 KB allocation and zeroing).
     fn clear_views(&mut self) {
         let pb = self.pbits.get_mut();
-        pb.0.clear();
-        pb.1.clear();
+        pb.1.fill(false);
         let vb = self.vbits.get_mut();
         vb.0.clear();
         vb.1.clear();
         let pb = self.pbase.get_mut();
-        pb.0.clear();
-        pb.1.clear();
+        pb.1.fill(0);
     }
 
     /// False when rule `ri`'s first condition cannot match: its regex's required literals
