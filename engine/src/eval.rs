@@ -217,16 +217,30 @@ impl Scratch {
                 ..Default::default()
             });
         let init = &engine.tx_init;
-        // Keep the initial names (their buffers are reused) and drop what the last request
-        // added; then every initial variable gets its initial value.
-        s.tx.retain(|k, _| init.binary_search_by(|(n, _)| n.as_str().cmp(k)).is_ok());
-        for (k, v) in init {
-            match s.tx.get_mut(k) {
-                Some(slot) => {
-                    slot.clear();
-                    slot.extend_from_slice(v);
+        // Keep the initial names with their initial values (their buffers are reused) and
+        // drop what the last request added, in one merge of the two sorted lists (a lookup
+        // per name cost a CRS request a thousand string comparisons); an initial variable
+        // the last request deleted is put back.
+        let mut i = 0;
+        let mut missing = false;
+        s.tx.retain(|k, v| {
+            while init.get(i).is_some_and(|(n, _)| n.as_str() < k.as_str()) {
+                missing = true;
+                i += 1;
+            }
+            match init.get(i) {
+                Some((n, iv)) if n == k => {
+                    v.clear();
+                    v.extend_from_slice(iv);
+                    i += 1;
+                    true
                 }
-                None => {
+                _ => false,
+            }
+        });
+        if missing || i < init.len() {
+            for (k, v) in init {
+                if !s.tx.contains_key(k) {
                     s.tx.insert(k.clone(), v.clone());
                 }
             }

@@ -275,10 +275,15 @@ fn a_transaction_starts_from_the_initial_tx_and_empty_caches_after_another() {
 SecRule &TX:leak "@eq 1" "id:2,phase:1,deny,status:403,log"
 SecRule TX:crs_setup_version "!@streq 400" "id:3,phase:1,deny,status:403,log"
 SecRule ARGS:q "@streq badd" "id:4,phase:1,deny,status:403,log,t:lowercase"
+SecRule &TX:crs_setup_version "@eq 0" "id:6,phase:1,deny,status:403,log"
 SecRule ARGS:set "@streq 1" "id:1,phase:1,pass,nolog,setvar:tx.leak=1,setvar:tx.crs_setup_version=999"
+SecRule ARGS:del "@streq 1" "id:5,phase:1,pass,nolog,setvar:!tx.crs_setup_version"
 "#,
     );
     for _ in 0..20 {
+        // An initial variable deleted by one request is back for the next.
+        let (v, ids) = get(&e, "/?del=1&q=GOOD", &[]);
+        assert_eq!(v, Verdict::Allow, "{ids:?}");
         // Same lengths: a stale (address, length) cache entry would answer for the next.
         let (v, ids) = get(&e, "/?set=1&q=GOOD", &[]);
         assert_eq!(v, Verdict::Allow, "{ids:?}");
