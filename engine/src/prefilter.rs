@@ -2,7 +2,8 @@
 //!
 //! `waapc` stores with each regex a set of literals of which every match contains one
 //! (`RegexDef::required_literals`, see the compiler's `prefilter` module). At load the
-//! engine puts the literals of all regexes into one aho-corasick automaton. During a
+//! engine puts the literals of the regexes that rules in force may skip by into one
+//! aho-corasick automaton. During a
 //! request, the values a rule reads (one collection member set under one transformation
 //! chain: a *view*) are scanned once with that automaton; the result, one bit per regex,
 //! is shared by every rule reading the same view. A rule whose first condition is a plain
@@ -166,13 +167,12 @@ fn stable_collection(c: Collection) -> bool {
 }
 
 impl Prefilter {
-    /// Builds the automaton over every regex's required literals and a plan for every
-    /// rule that can be skipped. `chain_hash` is the evaluator's transformation-chain hash.
-    /// Builds the automaton and plans for the rules `live` says may run (the others are
-    /// never evaluated: rules the load-time folding left out, e.g. those above the
-    /// paranoia level): only the regexes and `@pm` sets that a live rule's plan reads give
-    /// literals, so the automaton, its matches and the bitsets stay as small as the policy
-    /// in force.
+    /// Builds the automaton and a plan for every rule that can be skipped, among the rules
+    /// `live` says may run (the others are never evaluated: rules the load-time folding
+    /// left out, e.g. those above the paranoia level). Only the regexes and `@pm` sets that
+    /// a live rule's plan reads give literals, so the automaton, its matches and the
+    /// bitsets stay as small as the policy in force. `chain_hash` is the evaluator's
+    /// transformation-chain hash.
     pub(crate) fn build(
         program: &Program,
         chain_hash: fn(&[Transform]) -> u64,
@@ -185,9 +185,6 @@ impl Prefilter {
         let mut slots = 0u32;
         let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
         let mut rare_slots: Vec<u32> = Vec::new();
-        // Regexes: every match contains a required literal. `@pm` sets: a match is one of
-        // the literals (empty ones are ignored by the matcher, so a set of only empty
-        // literals never matches and needs no bit).
         // The regexes and `@pm` sets some live rule may skip by.
         let mut wanted_rx = vec![false; program.regexes.len()];
         let mut wanted_set = vec![false; program.literal_sets.len()];
@@ -204,6 +201,9 @@ impl Prefilter {
                 *w = true;
             }
         }
+        // Regexes: every match contains a required literal. `@pm` sets: a match is one of
+        // the literals (empty ones are ignored by the matcher, so a set of only empty
+        // literals never matches and needs no bit).
         let sources = program
             .regexes
             .iter()
