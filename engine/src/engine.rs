@@ -212,21 +212,16 @@ impl Engine {
         } else {
             crate::fold::FoldStats::default()
         };
-        // Response body inspection reads the content type, and only then runs phase 4.
         // After folding: rules it left out never run and need no literals.
-        let live: Vec<bool> = {
-            let mut l = vec![false; program.rules.len()];
-            for &ri in phase_rules.iter().flatten() {
-                if let Some(x) = l.get_mut(ri as usize) {
-                    *x = true;
-                }
+        let mut live = vec![false; program.rules.len()];
+        for &ri in phase_rules.iter().flatten() {
+            if let Some(x) = live.get_mut(ri as usize) {
+                *x = true;
             }
-            l
-        };
+        }
         let prefilter =
-            crate::prefilter::Prefilter::build(&program, crate::eval::chain_hash, &|ri| {
-                live.get(ri).copied().unwrap_or(false)
-            });
+            crate::prefilter::Prefilter::build(&program, crate::eval::chain_hash, &live);
+        // Response body inspection reads the content type, and only then runs phase 4.
         let reads_response_head = (program.body.inspect_response && !phase_rules[4].is_empty())
             || families.api.is_some()
             || program.rules.iter().any(|r| {

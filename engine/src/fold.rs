@@ -262,23 +262,10 @@ fn independent(rule: &Rule) -> bool {
             .iter()
             .any(|p| matches!(p, MacroPart::Var(c, _) if *c == Collection::Tx || matched(*c)))
     };
-    let arg = |op: &Operator| match op {
-        Operator::StrEq(a)
-        | Operator::Contains(a)
-        | Operator::BeginsWith(a)
-        | Operator::EndsWith(a)
-        | Operator::Within(a)
-        | Operator::Eq(a)
-        | Operator::Ge(a)
-        | Operator::Gt(a)
-        | Operator::Lt(a)
-        | Operator::Le(a) => reads_tx(a),
-        _ => false,
-    };
     let cond_ok = |c: &crate::program::Condition| {
         c.setvars.is_empty()
             && !c.capture
-            && !arg(&c.operator)
+            && !c.operator.argument().is_some_and(reads_tx)
             && c.targets
                 .iter()
                 .all(|t| t.collection != Collection::Tx && !matched(t.collection))

@@ -168,7 +168,7 @@ fn stable_collection(c: Collection) -> bool {
 
 impl Prefilter {
     /// Builds the automaton and a plan for every rule that can be skipped, among the rules
-    /// `live` says may run (the others are never evaluated: rules the load-time folding
+    /// `live` marks (by program index) as able to run (the others are never evaluated: rules the load-time folding
     /// left out, e.g. those above the paranoia level). Only the regexes and `@pm` sets that
     /// a live rule's plan reads give literals, so the automaton, its matches and the
     /// bitsets stay as small as the policy in force. `chain_hash` is the evaluator's
@@ -176,8 +176,9 @@ impl Prefilter {
     pub(crate) fn build(
         program: &Program,
         chain_hash: fn(&[Transform]) -> u64,
-        live: &dyn Fn(usize) -> bool,
+        live: &[bool],
     ) -> Prefilter {
+        let live = |ri: usize| live.get(ri).copied().unwrap_or(false);
         let mut literals: Vec<Vec<u8>> = Vec::new();
         let mut feeds: Vec<Vec<u32>> = Vec::new();
         let mut slot_of: Vec<Option<u32>> = vec![None; program.regexes.len()];
