@@ -6,7 +6,9 @@ pub fn is_sqli(v: &[u8]) -> bool {
     if one_sql_token(v) || plain_words(v) || dotted_identifier(v) || hex_words(v) {
         return false;
     }
-    libinjectionrs::detect_sqli(v).is_injection()
+    // `SqliState::detect` is what `detect_sqli` decides by; `detect_sqli` then fingerprints
+    // the input once more for its report, which doubles the cost and is not read here.
+    libinjectionrs::SqliState::new(v, libinjectionrs::SqliFlags::FLAG_NONE).detect()
 }
 
 /// Whether `v` is two or more words (`[A-Za-z_][A-Za-z0-9_]*`, none a word of
@@ -201,6 +203,41 @@ mod tests {
 
     fn library(v: &[u8]) -> bool {
         libinjectionrs::detect_sqli(v).is_injection()
+    }
+
+    /// `is_sqli` calls `SqliState::detect` directly (once) rather than `detect_sqli`
+    /// (which fingerprints a second time for its report): the same decision on payloads
+    /// that take every path of `detect` (as-is, MySQL reparse after `#` or `--x` comments,
+    /// single- and double-quote contexts) and on benign header-like values.
+    #[test]
+    fn direct_detection_agrees_with_the_library_entry_point() {
+        let values: &[&[u8]] = &[
+            b"1' OR '1'='1",
+            b"1\" OR \"1\"=\"1",
+            b"admin'--",
+            b"1 union select 1,2,3",
+            b"1#\nunion select 1",
+            b"1--x\nor 1=1",
+            b"' or 1=1#",
+            b"\" or sleep(5)#",
+            b"1;drop table users",
+            b"-1' union all select null,version()--",
+            b"O'Brien",
+            b"say \"hi\"",
+            b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)",
+            b"http://shop.example.com/shop/",
+            b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            b"session_id=3f2a9c1e7b4d4e0f; theme=dark",
+            b"",
+        ];
+        let mut flagged = 0;
+        for v in values {
+            let direct =
+                libinjectionrs::SqliState::new(v, libinjectionrs::SqliFlags::FLAG_NONE).detect();
+            assert_eq!(direct, library(v), "{:?}", String::from_utf8_lossy(v));
+            flagged += usize::from(direct);
+        }
+        assert!(flagged >= 8, "only {flagged} payloads flagged");
     }
 
     /// The shortcut agrees with the library on every word of libinjection's keyword
