@@ -179,7 +179,16 @@ type Hit = (Vec<u8>, Vec<u8>);
 type SCache = HashMap<(usize, usize, u64), bool, BuildHasherDefault<FxHasher>>;
 
 /// Value-scan results: (address, length) -> offset into the word arena.
-type SCacheMap = HashMap<(usize, usize), u32, BuildHasherDefault<FxHasher>>;
+type SCacheMap = HashMap<(usize, u64), u32, BuildHasherDefault<FxHasher>>;
+
+/// The value-scan cache key of `value` scanned by scanner `sc`: its address, and its
+/// length with the scanner in the top byte (scanners are fewer than 256).
+fn scan_key(value: &[u8], sc: usize) -> (usize, u64) {
+    (
+        value.as_ptr() as usize,
+        value.len() as u64 | ((sc as u64) << 56),
+    )
+}
 
 type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<FxHasher>>;
 
@@ -1134,20 +1143,31 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         })
     }
 
-    /// False only when `bytes` were scanned into the value-scan cache (at this address)
-    /// and lack `slot`'s literals: then the regex cannot match them. Anything not in the
-    /// cache may match.
+    /// False only when `bytes` were scanned into the value-scan cache (at this address) by
+    /// a scanner holding `slot`'s literals and lack them: then the regex cannot match them.
+    /// Anything not in the cache may match.
     fn value_has_slot(&self, bytes: &[u8], slot: u32) -> bool {
         let Ok(vb) = self.vbits.try_borrow() else {
             return true;
         };
         let (map, arena) = &*vb;
-        let Some(&off) = map.get(&(bytes.as_ptr() as usize, bytes.len())) else {
-            return true;
-        };
-        arena
-            .get(off as usize + slot as usize / 64)
-            .is_none_or(|w| w & (1 << (slot % 64)) != 0)
+        let mut scanners = self
+            .engine
+            .prefilter
+            .slot_scanners
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(0);
+        while scanners != 0 {
+            let sc = scanners.trailing_zeros() as usize;
+            scanners &= scanners - 1;
+            if let Some(&off) = map.get(&scan_key(bytes, sc)) {
+                return arena
+                    .get(off as usize + slot as usize / 64)
+                    .is_none_or(|w| w & (1 << (slot % 64)) != 0);
+            }
+        }
+        true
     }
 
     /// Scans view `v`'s values into its bits; false if that could not be done.
@@ -1208,6 +1228,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let min_class = view.min_class;
         let c = view.target.collection;
         let keyed = !is_scalar(c);
+        let sc = self.engine.prefilter.scanner_of(usize::from(view.base));
         let mut walk = |val: Val<'_>| {
             if keyed && !self.selects_in(&view.target.selector, &val.key, true) {
                 return;
@@ -1216,23 +1237,23 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             // of a plain chain.
             if min_class > 0 && crate::transform::plain_class(&val.value) >= min_class {
                 if !from_base {
-                    self.scan_value(&val.value, val.stable, bits);
+                    self.scan_value(sc, &val.value, val.stable, bits);
                 }
                 return;
             }
             if view.multi {
                 // As `eval_cond` tests a multi-match condition: the value, then every
                 // transformation step that changed it.
-                self.scan_value(&val.value, val.stable, bits);
+                self.scan_value(sc, &val.value, val.stable, bits);
                 self.walk_chain(&val, &view.transforms, &mut |v, stable| {
                     let (v, stable) = scan_form(&val, v, stable);
-                    self.scan_value(v, stable, bits)
+                    self.scan_value(sc, v, stable, bits)
                 });
                 return;
             }
             let tv = self.transformed(&val, &view.transforms, view.chain);
             let (v, stable) = scan_form(&val, &tv, val.stable && !matches!(tv, Tv::O(_)));
-            self.scan_value(v, stable, bits);
+            self.scan_value(sc, v, stable, bits);
         };
         self.collection(c, &mut walk);
     }
@@ -1261,16 +1282,17 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             };
             let mut st = 1u8;
             let keyed = !is_scalar(target.collection);
+            let sc = pf.scanner_of(b);
             self.collection(target.collection, &mut |val: Val<'_>| {
                 if keyed && !self.selects_in(&target.selector, &val.key, true) {
                     return;
                 }
                 let (plain, spaced) = acc.split_at_mut(words);
                 match crate::transform::plain_class(&val.value) {
-                    2 => self.scan_value(&val.value, val.stable, plain),
+                    2 => self.scan_value(sc, &val.value, val.stable, plain),
                     1 => {
                         st |= 2;
-                        self.scan_value(&val.value, val.stable, spaced);
+                        self.scan_value(sc, &val.value, val.stable, spaced);
                     }
                     _ => st |= 2 | 4,
                 }
@@ -1300,14 +1322,15 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         pb.1.get(b).copied()
     }
 
-    /// ORs the prefilter bits of `value` into `bits`, through the value-scan cache when the
-    /// bytes are `stable` (request data or a cached transformation).
-    fn scan_value(&self, value: &[u8], stable: bool, bits: &mut [u64]) {
+    /// ORs the prefilter bits of `value` under scanner `sc` into `bits`, through the
+    /// value-scan cache when the bytes are `stable` (request data or a cached
+    /// transformation).
+    fn scan_value(&self, sc: usize, value: &[u8], stable: bool, bits: &mut [u64]) {
         let pf = &self.engine.prefilter;
         if value.is_empty() {
             return;
         }
-        let key = (value.as_ptr() as usize, value.len());
+        let key = scan_key(value, sc);
         let Ok(mut vb) = self.vbits.try_borrow_mut().map_err(|_| ()).and_then(|vb| {
             if stable {
                 Ok(vb)
@@ -1315,7 +1338,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 Err(())
             }
         }) else {
-            pf.scan(value, bits);
+            pf.scan(sc, value, bits);
             return;
         };
         let (map, arena) = &mut *vb;
@@ -1325,7 +1348,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 let off = arena.len();
                 arena.resize(off + pf.words, 0);
                 if let Some(dst) = arena.get_mut(off..) {
-                    pf.scan(value, dst);
+                    pf.scan(sc, value, dst);
                 }
                 map.insert(key, off as u32);
                 off

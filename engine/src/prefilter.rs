@@ -2,13 +2,15 @@
 //!
 //! `waapc` stores with each regex a set of literals of which every match contains one
 //! (`RegexDef::required_literals`, see the compiler's `prefilter` module). At load the
-//! engine puts the literals of the regexes that rules in force may skip by into one
-//! aho-corasick automaton. During a
-//! request, the values a rule reads (one collection member set under one transformation
-//! chain: a *view*) are scanned once with that automaton; the result, one bit per regex,
-//! is shared by every rule reading the same view. A rule whose first condition is a plain
-//! `@rx` with a literal set, over views that all lack its bit, cannot match and is skipped
-//! without gathering, transforming or running its DFA.
+//! engine puts the literals of the regexes that rules in force may skip by into
+//! aho-corasick automata, one per set of targets that need the same literals: a target's
+//! automaton holds the literals of the rules reading it (CRS's argument and cookie rules
+//! share one of about 4,000 literals; a header or the URI needs a few dozen, a small DFA).
+//! During a request, the values a rule reads (one collection member set under one
+//! transformation chain: a *view*) are scanned once with their target's automaton; the
+//! result, one bit per regex, is shared by every rule reading the same view. A rule whose
+//! first condition is a plain `@rx` with a literal set, over views that all lack its bit,
+//! cannot match and is skipped without gathering, transforming or running its DFA.
 //!
 //! A regex whose literal list holds the empty literal also matches through any *rare* byte
 //! ([`rare_byte`]): its bit is set for every value that holds one, whatever the literals
@@ -32,9 +34,17 @@ use crate::transform::Transform;
 /// at 200, 2,119 literals, 0.69 MB, 4-8% slower than at 1,000 (4,174 literals, 0.97 MB);
 /// at 1,500, 4,691 literals, 1.05 MB (CRS's 1,192-line `lfi-os-files.data`, read by
 /// 930120 on every argument and cookie, is then prefiltered too), 1-3% faster than 1,000;
-/// with every set, 6,458 literals and 1.9 MB for no further gain.
+/// with every set, 6,458 literals and 1.9 MB for no further gain (all measured with one
+/// automaton for every target).
 const MAX_PM_LITERALS: usize = 1500;
-/// Largest aho-corasick DFA kept (per VM); above it the contiguous NFA is used.
+/// Targets whose rules need more literals than this share one automaton (the union of
+/// their sets): CRS's arguments, argument names, cookies and XML each need about 4,000,
+/// nearly the same ones, and one copy of them is about 1 MB. The others get their own.
+const SHARED_SCANNER_LITERALS: usize = 1000;
+/// At most this many automata (a bit per scanner in `slot_scanners`); further targets
+/// share the first.
+const MAX_SCANNERS: usize = 32;
+/// Largest aho-corasick DFA kept (per automaton); above it the contiguous NFA is used.
 const MAX_DFA_BYTES: usize = 1 << 20;
 /// Literal sets larger than this go straight to the contiguous NFA.
 const MAX_DFA_LITERALS: usize = 256;
@@ -100,11 +110,23 @@ pub(crate) struct ViewHot {
     pub min_class: u8,
 }
 
-/// The automaton and the per-rule plans, built once per VM.
-pub struct Prefilter {
-    pub(crate) ac: Option<AhoCorasick>,
+/// One automaton and the bits its patterns set.
+pub(crate) struct Scanner {
+    ac: Option<AhoCorasick>,
     /// For each automaton pattern, the bits it sets.
-    pub(crate) feeds: Vec<Vec<u32>>,
+    feeds: Vec<Vec<u32>>,
+}
+
+/// The automata and the per-rule plans, built once per VM.
+pub struct Prefilter {
+    /// The automata: each target (base) is scanned with one of them, holding the literals
+    /// of exactly the regexes that rules reading that target may skip by (a header's value
+    /// need not go through the thousands of `@pm` words only arguments are checked for).
+    pub(crate) scanners: Vec<Scanner>,
+    /// Per base (the index of [`Prefilter::bases`]), its scanner.
+    pub(crate) base_scanner: Vec<u8>,
+    /// Per bit, the scanners holding all its literals (bit `i`: scanner `i`).
+    pub(crate) slot_scanners: Vec<u32>,
     /// `u64` words per view bitset.
     pub(crate) words: usize,
     pub(crate) views: Vec<View>,
@@ -167,26 +189,24 @@ fn stable_collection(c: Collection) -> bool {
 }
 
 impl Prefilter {
-    /// Builds the automaton and a plan for every rule that can be skipped, among the rules
-    /// `live` marks (by program index) as able to run (the others are never evaluated: rules the load-time folding
-    /// left out, e.g. those above the paranoia level). Only the regexes and `@pm` sets that
-    /// a live rule's plan reads give literals, so the automaton, its matches and the
-    /// bitsets stay as small as the policy in force. `chain_hash` is the evaluator's
-    /// transformation-chain hash.
+    /// Builds the automata and a plan for every rule that can be skipped, among the rules
+    /// `live` marks (by program index) as able to run (the others are never evaluated:
+    /// rules the load-time folding left out, e.g. those above the paranoia level). Only the
+    /// regexes and `@pm` sets that a live rule's plan reads give literals, so the automata,
+    /// their matches and the bitsets stay as small as the policy in force. `chain_hash` is
+    /// the evaluator's transformation-chain hash.
     pub(crate) fn build(
         program: &Program,
         chain_hash: fn(&[Transform]) -> u64,
         live: &[bool],
     ) -> Prefilter {
         let live = |ri: usize| live.get(ri).copied().unwrap_or(false);
-        let mut literals: Vec<Vec<u8>> = Vec::new();
-        let mut feeds: Vec<Vec<u32>> = Vec::new();
+        // Per bit: its literals (lower case). Bits are given to the regexes and `@pm` sets
+        // some live rule may skip by.
+        let mut slot_lits: Vec<Vec<Vec<u8>>> = Vec::new();
         let mut slot_of: Vec<Option<u32>> = vec![None; program.regexes.len()];
         let mut set_slot_of: Vec<Option<u32>> = vec![None; program.literal_sets.len()];
-        let mut slots = 0u32;
-        let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
         let mut rare_slots: Vec<u32> = Vec::new();
-        // The regexes and `@pm` sets some live rule may skip by.
         let mut wanted_rx = vec![false; program.regexes.len()];
         let mut wanted_set = vec![false; program.literal_sets.len()];
         for (ri, rule) in program.rules.iter().enumerate() {
@@ -229,8 +249,8 @@ impl Prefilter {
                     .map(|(i, set)| {
                         let lits: Vec<&Vec<u8>> =
                             set.literals.iter().filter(|l| !l.is_empty()).collect();
-                        // The biggest `@pm` lists (CRS's run to thousands) would swell the shared
-                        // automaton; their rules run unfiltered.
+                        // The biggest `@pm` lists (CRS's run to thousands) would swell the
+                        // automata; their rules run unfiltered.
                         if lits.len() > MAX_PM_LITERALS {
                             return (true, i, Vec::new(), false);
                         }
@@ -241,8 +261,9 @@ impl Prefilter {
             if lits.is_empty() && !rare {
                 continue;
             }
-            let slot = slots;
-            slots += 1;
+            let Ok(slot) = u32::try_from(slot_lits.len()) else {
+                break;
+            };
             if rare {
                 rare_slots.push(slot);
             }
@@ -254,51 +275,21 @@ impl Prefilter {
             if let Some(s) = table.get_mut(i) {
                 *s = Some(slot);
             }
-            for l in lits {
-                let lower = l.to_ascii_lowercase();
-                let at = *index.entry(lower.clone()).or_insert_with(|| {
-                    literals.push(lower);
-                    feeds.push(Vec::new());
-                    feeds.len() - 1
-                });
-                if let Some(f) = feeds.get_mut(at) {
-                    if !f.contains(&slot) {
-                        f.push(slot);
-                    }
-                }
-            }
+            let mut own: Vec<Vec<u8>> = lits.iter().map(|l| l.to_ascii_lowercase()).collect();
+            own.sort_unstable();
+            own.dedup();
+            slot_lits.push(own);
         }
-        let build = |kind| {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .kind(kind)
-                .build(&literals)
-                .ok()
-        };
-        // A DFA for small sets (the fastest scan), else the contiguous NFA: a DFA over CRS's
-        // 2,400 literals takes 7 MB, and wasm memory once grown never shrinks, so the big
-        // case must not even be tried.
-        let ac = if literals.is_empty() {
-            None
-        } else if literals.len() <= MAX_DFA_LITERALS {
-            match build(Some(AhoCorasickKind::DFA)) {
-                Some(d) if d.memory_usage() <= MAX_DFA_BYTES => Some(d),
-                _ => build(Some(AhoCorasickKind::ContiguousNFA)).or_else(|| build(None)),
-            }
-        } else {
-            build(Some(AhoCorasickKind::ContiguousNFA)).or_else(|| build(None))
-        };
         let mut views: Vec<View> = Vec::new();
         let mut bases: Vec<Target> = Vec::new();
         let mut plan_views: Vec<u16> = Vec::new();
-        let plans = program
+        let plans: Vec<Option<Plan>> = program
             .rules
             .iter()
             .enumerate()
             .map(|(ri, rule)| {
                 let cond = &rule.cond;
-                if !live(ri) || !plannable(cond) || ac.is_none() {
+                if !live(ri) || !plannable(cond) {
                     return None;
                 }
                 let slot = match cond.operator {
@@ -364,6 +355,92 @@ impl Prefilter {
                 })
             })
             .collect();
+        // Per base, the bits of the plans reading it: what its values must be scanned for.
+        let mut base_slots: Vec<Vec<u32>> = vec![Vec::new(); bases.len()];
+        for p in plans.iter().flatten() {
+            let start = p.start as usize;
+            for &v in plan_views
+                .get(start..start + usize::from(p.len))
+                .unwrap_or_default()
+            {
+                let base = views.get(usize::from(v)).map(|v| usize::from(v.base));
+                if let Some(set) = base.and_then(|b| base_slots.get_mut(b)) {
+                    set.push(p.slot);
+                }
+            }
+        }
+        let literal_count = |set: &[u32]| -> usize {
+            set.iter()
+                .filter_map(|&s| slot_lits.get(s as usize))
+                .map(Vec::len)
+                .sum()
+        };
+        // The scanners: the bases whose sets are big (CRS's arguments and cookies, read by
+        // the rules with the long word lists) share one automaton, the union of their sets;
+        // every other distinct set gets its own (most are a few dozen literals, small
+        // enough for an aho-corasick DFA). Scanner 0 is the shared one.
+        let mut sets: Vec<Vec<u32>> = vec![Vec::new()];
+        let mut base_scanner: Vec<u8> = Vec::with_capacity(bases.len());
+        for set in &mut base_slots {
+            set.sort_unstable();
+            set.dedup();
+        }
+        for set in &base_slots {
+            let big = literal_count(set) > SHARED_SCANNER_LITERALS;
+            let at = if big {
+                0
+            } else if let Some(at) = sets.iter().skip(1).position(|s| s == set) {
+                at + 1
+            } else if sets.len() < MAX_SCANNERS {
+                sets.push(set.clone());
+                sets.len() - 1
+            } else {
+                0
+            };
+            if at == 0 {
+                if let Some(shared) = sets.first_mut() {
+                    shared.extend_from_slice(set);
+                    shared.sort_unstable();
+                    shared.dedup();
+                }
+            }
+            base_scanner.push(u8::try_from(at).unwrap_or(0));
+        }
+        let mut slot_scanners = vec![0u32; slot_lits.len()];
+        let scanners = sets
+            .iter()
+            .enumerate()
+            .map(|(g, set)| {
+                let mut literals: Vec<&[u8]> = Vec::new();
+                let mut feeds: Vec<Vec<u32>> = Vec::new();
+                let mut index: std::collections::HashMap<&[u8], usize> = Default::default();
+                for &slot in set {
+                    if let Some(m) = slot_scanners.get_mut(slot as usize) {
+                        *m |= 1 << g;
+                    }
+                    for l in slot_lits
+                        .get(slot as usize)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                    {
+                        let at = *index.entry(l.as_slice()).or_insert_with(|| {
+                            literals.push(l);
+                            feeds.push(Vec::new());
+                            feeds.len() - 1
+                        });
+                        if let Some(f) = feeds.get_mut(at) {
+                            if !f.contains(&slot) {
+                                f.push(slot);
+                            }
+                        }
+                    }
+                }
+                Scanner {
+                    ac: automaton(&literals),
+                    feeds,
+                }
+            })
+            .collect();
         let hot = views
             .iter()
             .map(|v| ViewHot {
@@ -371,7 +448,7 @@ impl Prefilter {
                 min_class: v.min_class,
             })
             .collect();
-        let words = (slots as usize).div_ceil(64);
+        let words = slot_lits.len().div_ceil(64);
         let mut rare_mask = Vec::new();
         if !rare_slots.is_empty() {
             rare_mask = vec![0u64; words];
@@ -382,8 +459,9 @@ impl Prefilter {
             }
         }
         Prefilter {
-            ac,
-            feeds,
+            scanners,
+            base_scanner,
+            slot_scanners,
             words,
             views,
             bases,
@@ -394,16 +472,19 @@ impl Prefilter {
         }
     }
 
-    /// (automaton kind, literal count, heap bytes) for reports.
+    /// (automaton kinds, literal count, heap bytes) for reports, summed over the scanners.
     pub fn describe(&self) -> (String, usize, usize) {
-        match &self.ac {
-            Some(ac) => (
-                format!("{:?}", ac.kind()),
-                ac.patterns_len(),
-                ac.memory_usage(),
-            ),
-            None => ("none".into(), 0, 0),
+        let mut kinds: Vec<String> = Vec::new();
+        let (mut lits, mut bytes) = (0, 0);
+        for ac in self.scanners.iter().filter_map(|s| s.ac.as_ref()) {
+            kinds.push(format!("{:?}:{}", ac.kind(), ac.patterns_len()));
+            lits += ac.patterns_len();
+            bytes += ac.memory_usage();
         }
+        if kinds.is_empty() {
+            kinds.push("none".into());
+        }
+        (kinds.join(","), lits, bytes)
     }
 
     /// Plan `p`'s views.
@@ -419,19 +500,23 @@ impl Prefilter {
         self.plans.iter().filter(|p| p.is_some()).count()
     }
 
-    /// Sets in `bits` the bit of every regex whose literal occurs in `value`, and of every
-    /// regex with the rare-byte marker when `value` holds a rare byte.
-    pub(crate) fn scan(&self, value: &[u8], bits: &mut [u64]) {
-        let Some(ac) = &self.ac else {
-            return;
-        };
+    /// Sets in `bits` the bit of every regex of scanner `scanner` whose literal occurs in
+    /// `value`, and of every regex with the rare-byte marker when `value` holds a rare byte.
+    pub(crate) fn scan(&self, scanner: usize, value: &[u8], bits: &mut [u64]) {
         if !self.rare_mask.is_empty() && value.iter().any(|&b| RARE[usize::from(b)]) {
             for (w, m) in bits.iter_mut().zip(&self.rare_mask) {
                 *w |= m;
             }
         }
+        let Some(Scanner {
+            ac: Some(ac),
+            feeds,
+        }) = self.scanners.get(scanner)
+        else {
+            return;
+        };
         for m in ac.find_overlapping_iter(value) {
-            if let Some(f) = self.feeds.get(m.pattern().as_usize()) {
+            if let Some(f) = feeds.get(m.pattern().as_usize()) {
                 for &s in f {
                     if let Some(w) = bits.get_mut(s as usize / 64) {
                         *w |= 1 << (s % 64);
@@ -439,5 +524,34 @@ impl Prefilter {
                 }
             }
         }
+    }
+
+    /// The scanner the values of base `b` are scanned with.
+    pub(crate) fn scanner_of(&self, b: usize) -> usize {
+        self.base_scanner.get(b).map_or(0, |&s| usize::from(s))
+    }
+}
+
+/// An automaton over `literals`: a DFA for small sets (the fastest scan), else the
+/// contiguous NFA (a DFA over CRS's 2,400 literals takes 7 MB, and wasm memory once grown
+/// never shrinks, so the big case must not even be tried). `None` for no literals.
+fn automaton(literals: &[&[u8]]) -> Option<AhoCorasick> {
+    let build = |kind| {
+        AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(kind)
+            .build(literals)
+            .ok()
+    };
+    if literals.is_empty() {
+        None
+    } else if literals.len() <= MAX_DFA_LITERALS {
+        match build(Some(AhoCorasickKind::DFA)) {
+            Some(d) if d.memory_usage() <= MAX_DFA_BYTES => Some(d),
+            _ => build(Some(AhoCorasickKind::ContiguousNFA)).or_else(|| build(None)),
+        }
+    } else {
+        build(Some(AhoCorasickKind::ContiguousNFA)).or_else(|| build(None))
     }
 }

@@ -235,6 +235,39 @@ SecRule ARGS "@rx union\s+select" "id:1,phase:1,deny,log,t:none,t:lowercase"
 }
 
 #[test]
+fn a_value_read_through_two_targets_is_scanned_for_the_literals_of_each() {
+    // Each target's values are scanned with an automaton of the literals its rules need:
+    // here the user agent alone (rule 1: `alpha`) and every header (rule 2: `omega`) get
+    // different ones, and the same header bytes are scanned by both. A scan for rule 1
+    // must not stand in for rule 2's (it never looked for `omega`), whichever runs first.
+    let e = engine_for(
+        r#"
+SecRule REQUEST_HEADERS:User-Agent "@rx alpha\d" "id:1,phase:1,deny,status:403,log,t:none"
+SecRule REQUEST_HEADERS "@rx omega\d" "id:2,phase:1,deny,status:403,log,t:none"
+SecRule REQUEST_HEADERS:User-Agent "@rx sigma\d" "id:3,phase:1,deny,status:403,log,t:none"
+"#,
+    );
+    // (`alpha\d` requires one of `alpha0`..`alpha9`.)
+    let (kinds, lits, _) = e.prefilter().describe();
+    assert_eq!((kinds.as_str(), lits), ("DFA:20,DFA:10", 30));
+    for (ua, rule) in [
+        ("x omega1", Some(2)),
+        ("x alpha1", Some(1)),
+        ("x sigma1", Some(3)),
+    ] {
+        let (v, ids) = get(&e, "/", &[("User-Agent", ua)]);
+        match rule {
+            Some(id) => assert!(
+                matches!(&v, Verdict::Deny { rule_ids, .. } if rule_ids[0] == id),
+                "{ua}: {v:?} {ids:?}"
+            ),
+            None => assert_eq!(v, Verdict::Allow, "{ua}"),
+        }
+    }
+    assert_eq!(get(&e, "/", &[("User-Agent", "x beta1")]).0, Verdict::Allow);
+}
+
+#[test]
 fn an_evasive_words_regex_runs_only_on_values_with_its_word_or_a_rare_byte() {
     // `c"a"t`-style patterns require no literal; the compiler's rare-byte split gives them
     // the set {"cat", any rare byte}: plain values are skipped, the plain word and every
