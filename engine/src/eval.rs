@@ -181,6 +181,29 @@ type SCache = HashMap<(usize, usize, u64), bool, BuildHasherDefault<FxHasher>>;
 /// Value-scan results: (address, length) -> offset into the word arena.
 type SCacheMap = HashMap<(usize, u64), u32, BuildHasherDefault<FxHasher>>;
 
+/// `n` in decimal, written into `buf` (20 bytes hold every `i64`), without allocating.
+fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        at -= 1;
+        if let Some(d) = buf.get_mut(at) {
+            *d = b'0' + (m % 10) as u8;
+        }
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        if let Some(d) = buf.get_mut(at) {
+            *d = b'-';
+        }
+    }
+    buf.get(at..).unwrap_or_default()
+}
+
 /// The value-scan cache key of `value` scanned by scanner `sc`: its address, and its
 /// length with the scanner in the top byte (scanners are fewer than 256).
 fn scan_key(value: &[u8], sc: usize) -> (usize, u64) {
@@ -1799,18 +1822,31 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 _ => None,
             }
         }
-        let full: Cow<'_, [u8]> = match literal(&sv.name) {
-            Some(l) if !l.iter().any(u8::is_ascii_uppercase) => Cow::Borrowed(l),
-            _ => Cow::Owned(self.expand(&sv.name, Some(rule)).to_ascii_lowercase()),
+        // Each form allocates at most once: an expanded name is folded and stripped in its
+        // own buffer, and a new variable takes that buffer and the expanded value's.
+        let name: Cow<'_, str> = match literal(&sv.name) {
+            Some(l) if !l.iter().any(u8::is_ascii_uppercase) => {
+                String::from_utf8_lossy(l.strip_prefix(b"tx.").unwrap_or(l))
+            }
+            _ => {
+                let mut v = self.expand(&sv.name, Some(rule)).into_owned();
+                v.make_ascii_lowercase();
+                if v.starts_with(b"tx.") {
+                    v.drain(..3);
+                }
+                Cow::Owned(
+                    String::from_utf8(v)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                )
+            }
         };
-        let name = String::from_utf8_lossy(full.strip_prefix(b"tx.").unwrap_or(&full));
         let value: Cow<'_, [u8]> = match literal(&sv.value) {
             Some(l) => Cow::Borrowed(l),
             None => Cow::Owned(self.expand(&sv.value, Some(rule)).into_owned()),
         };
-        let number;
-        let new: &[u8] = match sv.op {
-            SetVarOp::Set => &value,
+        let mut digits = [0u8; 20];
+        let new: Cow<'_, [u8]> = match sv.op {
+            SetVarOp::Set => value,
             SetVarOp::Add | SetVarOp::Sub => {
                 let old = self.tx.get(&*name).map(|v| operator::atoi(v)).unwrap_or(0);
                 let d = operator::atoi(&value);
@@ -1819,8 +1855,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 } else {
                     old.saturating_sub(d)
                 };
-                number = n.to_string();
-                number.as_bytes()
+                Cow::Borrowed(decimal(n, &mut digits))
             }
             SetVarOp::Delete => {
                 self.tx.remove(&*name);
@@ -1832,10 +1867,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         match self.tx.get_mut(&*name) {
             Some(slot) => {
                 slot.clear();
-                slot.extend_from_slice(new);
+                slot.extend_from_slice(&new);
             }
             None => {
-                self.tx.insert(name.into_owned(), new.to_vec());
+                self.tx.insert(name.into_owned(), new.into_owned());
             }
         }
     }
@@ -1949,5 +1984,28 @@ pub fn collection_name(c: Collection) -> &'static str {
 impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decimal_writes_every_i64_as_to_string_does() {
+        let mut buf = [0u8; 20];
+        for n in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            42,
+            1_000_000,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            assert_eq!(super::decimal(n, &mut buf), n.to_string().as_bytes(), "{n}");
+        }
     }
 }
