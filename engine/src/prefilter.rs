@@ -358,11 +358,7 @@ impl Prefilter {
         // Per base, the bits of the plans reading it: what its values must be scanned for.
         let mut base_slots: Vec<Vec<u32>> = vec![Vec::new(); bases.len()];
         for p in plans.iter().flatten() {
-            let start = p.start as usize;
-            for &v in plan_views
-                .get(start..start + usize::from(p.len))
-                .unwrap_or_default()
-            {
+            for &v in plan_run(&plan_views, p) {
                 let base = views.get(usize::from(v)).map(|v| usize::from(v.base));
                 if let Some(set) = base.and_then(|b| base_slots.get_mut(b)) {
                     set.push(p.slot);
@@ -489,10 +485,7 @@ impl Prefilter {
 
     /// Plan `p`'s views.
     pub(crate) fn views_of(&self, p: &Plan) -> &[u16] {
-        let start = p.start as usize;
-        self.plan_views
-            .get(start..start + usize::from(p.len))
-            .unwrap_or_default()
+        plan_run(&self.plan_views, p)
     }
 
     /// Number of rules that may be skipped.
@@ -530,6 +523,14 @@ impl Prefilter {
     pub(crate) fn scanner_of(&self, b: usize) -> usize {
         self.base_scanner.get(b).map_or(0, |&s| usize::from(s))
     }
+}
+
+/// Plan `p`'s run of view indices in `plan_views`.
+fn plan_run<'a>(plan_views: &'a [u16], p: &Plan) -> &'a [u16] {
+    let start = p.start as usize;
+    plan_views
+        .get(start..start + usize::from(p.len))
+        .unwrap_or_default()
 }
 
 /// An automaton over `literals`: a DFA for small sets (the fastest scan), else the
