@@ -49,23 +49,62 @@ struct Val<'a> {
     /// The bytes live in request/response data that does not change during the
     /// transaction, so their transformations may be cached by address.
     stable: bool,
+    /// The value's [`crate::transform::facts`], 0 until computed. Request values come
+    /// with theirs, computed once per transaction (`ValueFacts`) instead of once per rule
+    /// and transformation chain.
+    facts: core::cell::Cell<u32>,
 }
 
 impl<'a> Val<'a> {
     fn keyed(key: &'a [u8], value: &'a [u8]) -> Self {
+        Self::keyed_facts(key, value, 0)
+    }
+    fn keyed_facts(key: &'a [u8], value: &'a [u8], facts: u32) -> Self {
         Val {
             key: Cow::Borrowed(key),
             value: Cow::Borrowed(value),
             stable: true,
+            facts: core::cell::Cell::new(facts),
         }
     }
     fn scalar(value: Cow<'a, [u8]>) -> Self {
+        Self::scalar_facts(value, 0)
+    }
+    fn scalar_facts(value: Cow<'a, [u8]>, facts: u32) -> Self {
         let stable = matches!(value, Cow::Borrowed(_));
         Val {
             key: Cow::Borrowed(b""),
             value,
             stable,
+            facts: core::cell::Cell::new(facts),
         }
+    }
+    fn owned(key: &'a [u8], value: Vec<u8>) -> Self {
+        Val {
+            key: Cow::Borrowed(key),
+            value: Cow::Owned(value),
+            stable: false,
+            facts: core::cell::Cell::new(0),
+        }
+    }
+    /// [`crate::transform::facts`] of the value, computed on first use.
+    fn facts(&self) -> u32 {
+        match self.facts.get() {
+            0 => {
+                let f = crate::transform::facts(&self.value);
+                self.facts.set(f);
+                f
+            }
+            f => f,
+        }
+    }
+    /// [`crate::transform::features`] of the value.
+    fn features(&self) -> u32 {
+        crate::transform::facts_features(self.facts())
+    }
+    /// [`crate::transform::plain_class`] of the value.
+    fn class(&self) -> u8 {
+        crate::transform::facts_class(self.facts())
     }
     fn name(&self, c: Collection) -> Vec<u8> {
         let cname = collection_name(c).as_bytes();
@@ -957,9 +996,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let chain = chain_hash(&cond.transforms);
         for (coll, val) in values.drain(..) {
             // A plain value was scanned as its raw bytes (as `compute_view` does).
-            let plain = filter.is_some_and(|f| {
-                f.min_class > 0 && crate::transform::plain_class(&val.value) >= f.min_class
-            });
+            let plain = filter.is_some_and(|f| f.min_class > 0 && val.class() >= f.min_class);
             if let (Some(f), true, true) = (filter, plain, val.stable) {
                 if !self.value_has_slot(&val.value, f.slot) {
                     continue;
@@ -1006,7 +1043,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         transforms: &[crate::transform::Transform],
         chain: u64,
     ) -> Tv<'v> {
-        if transforms.is_empty() {
+        // No step acts on the value (as `walk_chain` would find, step by step): neither
+        // the cache nor the chain is needed.
+        let features = val.features();
+        if transforms.iter().all(|t| features & t.trigger() == 0) {
             return Tv::B(&val.value);
         }
         let key = (val.value.as_ptr() as usize, val.value.len(), chain);
@@ -1047,7 +1087,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     ) -> Tv<'v> {
         // A step whose trigger the current bytes lack leaves them unchanged: skipped
         // without running it or touching the cache (most steps on benign values).
-        let mut features = crate::transform::features(&val.value);
+        let mut features = val.features();
         if !val.stable {
             let mut cur: Cow<'_, [u8]> = Cow::Borrowed(&val.value);
             for t in transforms {
@@ -1258,10 +1298,16 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             }
             // The AC scan ignores case, so a plain value's raw bytes stand for every stage
             // of a plain chain.
-            if min_class > 0 && crate::transform::plain_class(&val.value) >= min_class {
+            if min_class > 0 && val.class() >= min_class {
                 if !from_base {
                     self.scan_value(sc, &val.value, val.stable, bits);
                 }
+                return;
+            }
+            // No step of the chain acts on the value but to change its case, and the scan
+            // ignores case: the raw bytes stand for every form (multi-match too).
+            if val.features() & view.scan_trigger == 0 {
+                self.scan_value(sc, &val.value, val.stable, bits);
                 return;
             }
             if view.multi {
@@ -1311,7 +1357,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                     return;
                 }
                 let (plain, spaced) = acc.split_at_mut(words);
-                match crate::transform::plain_class(&val.value) {
+                match val.class() {
                     2 => self.scan_value(sc, &val.value, val.stable, plain),
                     1 => {
                         st |= 2;
@@ -1444,23 +1490,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 .filter(|(name, _)| keep(name.as_bytes()));
             if t.count {
                 let n = usize::from(found.is_some());
-                out.push((
-                    c,
-                    Val {
-                        key: Cow::Borrowed(b""),
-                        value: Cow::Owned(n.to_string().into_bytes()),
-                        stable: false,
-                    },
-                ));
+                out.push((c, Val::owned(b"", n.to_string().into_bytes())));
             } else if let Some((name, v)) = found {
-                out.push((
-                    c,
-                    Val {
-                        key: Cow::Borrowed(name.as_bytes()),
-                        value: Cow::Borrowed(v),
-                        stable: false,
-                    },
-                ));
+                let mut val = Val::keyed(name.as_bytes(), v);
+                val.stable = false;
+                out.push((c, val));
             }
             return;
         }
@@ -1488,14 +1522,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         if t.count {
             let n = out.len() - start;
             out.truncate(start);
-            out.push((
-                c,
-                Val {
-                    key: Cow::Borrowed(b""),
-                    value: Cow::Owned(n.to_string().into_bytes()),
-                    stable: false,
-                },
-            ));
+            out.push((c, Val::owned(b"", n.to_string().into_bytes())));
         }
     }
 
@@ -1583,31 +1610,39 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let scalar = Val::scalar;
         let body = self.body.as_ref();
         let post: &[(Vec<u8>, Vec<u8>)] = body.map(|b| b.args_post.as_slice()).unwrap_or_default();
+        let post_facts: &[(u32, u32)] = body
+            .map(|b| b.args_post_facts.as_slice())
+            .unwrap_or_default();
+        let hf = &self.hd.facts;
+        // Members with their precomputed facts (0, computed on use, if there are none).
+        let values = |pairs: &'a [(Vec<u8>, Vec<u8>)], facts: &'a [(u32, u32)]| {
+            pairs.iter().enumerate().map(move |(i, (k, v))| {
+                let f = facts.get(i).map_or(0, |f| f.1);
+                Val::keyed_facts(k, v, f)
+            })
+        };
+        let names = |pairs: &'a [(Vec<u8>, Vec<u8>)], facts: &'a [(u32, u32)]| {
+            pairs.iter().enumerate().map(move |(i, (k, _))| {
+                let f = facts.get(i).map_or(0, |f| f.0);
+                Val::keyed_facts(k, k, f)
+            })
+        };
+        let own = |v: &'a [u8], f: u32| Val::scalar_facts(Cow::Borrowed(v), f);
         match c {
             Args | ArgsGet | ArgsPost => {
                 if c != ArgsPost {
-                    (self
-                        .hd
-                        .args_get
-                        .iter()
-                        .map(|(k, v)| Val::keyed(k, v.as_slice())))
-                    .for_each(&mut *emit);
+                    values(&self.hd.args_get, &hf.args_get).for_each(&mut *emit);
                 }
                 if c != ArgsGet {
-                    (post.iter().map(|(k, v)| Val::keyed(k, v.as_slice()))).for_each(&mut *emit);
+                    values(post, post_facts).for_each(&mut *emit);
                 }
             }
             ArgsNames | ArgsGetNames | ArgsPostNames => {
                 if c != ArgsPostNames {
-                    (self
-                        .hd
-                        .args_get
-                        .iter()
-                        .map(|(k, _)| Val::keyed(k, k.as_slice())))
-                    .for_each(&mut *emit);
+                    names(&self.hd.args_get, &hf.args_get).for_each(&mut *emit);
                 }
                 if c != ArgsGetNames {
-                    (post.iter().map(|(k, _)| Val::keyed(k, k.as_slice()))).for_each(&mut *emit);
+                    names(post, post_facts).for_each(&mut *emit);
                 }
             }
             ArgsCombinedSize => {
@@ -1620,39 +1655,27 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                     .sum();
                 emit(scalar(Cow::Owned(n.to_string().into_bytes())));
             }
-            RequestCookies => (self
-                .hd
-                .cookies
-                .iter()
-                .map(|(k, v)| Val::keyed(k, v.as_slice())))
+            RequestCookies => values(&self.hd.cookies, &hf.cookies).for_each(&mut *emit),
+            RequestCookiesNames => names(&self.hd.cookies, &hf.cookies).for_each(&mut *emit),
+            RequestHeaders => (self.head.headers.iter().enumerate().map(|(i, (k, v))| {
+                let f = hf.headers.get(i).map_or(0, |f| f.1);
+                Val::keyed_facts(k.as_bytes(), v, f)
+            }))
             .for_each(&mut *emit),
-            RequestCookiesNames => (self
-                .hd
-                .cookies
-                .iter()
-                .map(|(k, _)| Val::keyed(k, k.as_slice())))
+            RequestHeadersNames => (self.head.headers.iter().enumerate().map(|(i, (k, _))| {
+                let f = hf.headers.get(i).map_or(0, |f| f.0);
+                Val::keyed_facts(k.as_bytes(), k.as_bytes(), f)
+            }))
             .for_each(&mut *emit),
-            RequestHeaders => (self
-                .head
-                .headers
-                .iter()
-                .map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice())))
-            .for_each(&mut *emit),
-            RequestHeadersNames => (self
-                .head
-                .headers
-                .iter()
-                .map(|(k, _)| Val::keyed(k.as_bytes(), k.as_bytes())))
-            .for_each(&mut *emit),
-            RequestFilename => emit(scalar(Cow::Borrowed(&self.hd.filename))),
-            RequestBasename => emit(scalar(Cow::Borrowed(&self.hd.basename))),
-            RequestUri => emit(scalar(Cow::Borrowed(&self.hd.uri_decoded))),
-            RequestUriRaw => emit(scalar(Cow::Borrowed(&self.head.uri))),
-            RequestPathRaw => emit(scalar(Cow::Borrowed(&self.hd.path_raw))),
-            RequestLine => emit(scalar(Cow::Borrowed(&self.hd.request_line))),
+            RequestFilename => emit(own(&self.hd.filename, hf.filename)),
+            RequestBasename => emit(own(&self.hd.basename, hf.basename)),
+            RequestUri => emit(own(&self.hd.uri_decoded, hf.uri_decoded)),
+            RequestUriRaw => emit(own(&self.head.uri, hf.uri_raw)),
+            RequestPathRaw => emit(own(&self.hd.path_raw, hf.path_raw)),
+            RequestLine => emit(own(&self.hd.request_line, hf.request_line)),
             RequestMethod => emit(scalar(Cow::Borrowed(self.head.method.as_bytes()))),
             RequestProtocol => emit(scalar(Cow::Borrowed(self.head.protocol.as_bytes()))),
-            QueryString => emit(scalar(Cow::Borrowed(&self.hd.query))),
+            QueryString => emit(own(&self.hd.query, hf.query)),
             RequestBody => {
                 if let Some(b) = body {
                     if b.processor == BodyProcessor::UrlEncoded || self.force_body_var {

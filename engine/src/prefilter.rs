@@ -82,6 +82,9 @@ pub(crate) struct View {
     /// [`Transform::plain_identity`] and none removes whitespace, 2 when one does, 0 (trust
     /// no value) when a transformation is not plain-identity.
     pub min_class: u8,
+    /// The [`Transform::scan_trigger`]s of the chain: a value whose features miss them
+    /// all is scanned as its raw bytes (the chain changes at most its case).
+    pub scan_trigger: u32,
     /// Index into [`Prefilter::bases`] of `target`: the plain values of a target are
     /// scanned once for all its plain views.
     pub base: u16,
@@ -322,6 +325,7 @@ impl Prefilter {
                         chain,
                         multi: cond.multi_match,
                         min_class,
+                        scan_trigger: cond.transforms.iter().fold(0, |a, t| a | t.scan_trigger()),
                         base: 0,
                     };
                     let base = match bases.iter().position(|b| *b == view.target) {

@@ -207,6 +207,27 @@ pub fn features(v: &[u8]) -> u32 {
     f
 }
 
+/// Where [`facts`] keeps the [`plain_class`] (above every [`feature`] bit but `ALWAYS`).
+const CLASS_SHIFT: u32 = 24;
+const CLASS_MASK: u32 = 3 << CLASS_SHIFT;
+
+/// A value's [`features`] and [`plain_class`] in one word, computed once per request
+/// value (never 0: `ALWAYS` is set). Read back with [`facts_features`] and
+/// [`facts_class`].
+pub fn facts(v: &[u8]) -> u32 {
+    features(v) | (u32::from(plain_class(v)) << CLASS_SHIFT)
+}
+
+/// The [`features`] part of [`facts`].
+pub fn facts_features(facts: u32) -> u32 {
+    facts & !CLASS_MASK
+}
+
+/// The [`plain_class`] part of [`facts`].
+pub fn facts_class(facts: u32) -> u8 {
+    ((facts & CLASS_MASK) >> CLASS_SHIFT) as u8
+}
+
 /// How far the prefilter may trust a value's raw bytes for every transformed form:
 /// 2 for [`is_plain`] values, 1 for values that are plain apart from single inner spaces
 /// (every [`Transform::plain_identity`] transformation but `removeWhitespace`, which joins
@@ -376,6 +397,19 @@ impl Transform {
         }
     }
 
+    /// [`Transform::trigger`] without the bits on which the transformation only changes
+    /// letter case: a value whose features miss the `scan_trigger` of every step of a chain
+    /// comes out of it unchanged up to ASCII case (`lowercase` and `uppercase` change
+    /// only case; `cmdLine` on a value without its other triggers only lowercases).
+    pub fn scan_trigger(&self) -> u32 {
+        use feature::*;
+        match self {
+            Transform::Lowercase | Transform::Uppercase => 0,
+            Transform::CmdLine => self.trigger() & !UPPER,
+            _ => self.trigger(),
+        }
+    }
+
     /// Applies the transformation. Never panics, whatever the input.
     pub fn apply<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
         use Transform::*;
@@ -461,6 +495,48 @@ mod tests {
             check(&v, &mut checked);
         }
         assert!(checked > 100_000, "only {checked} untriggered cases");
+    }
+
+    /// The evaluator's shortcut for prefilter scans: a value whose features miss the
+    /// `scan_trigger` of every step comes out of the chain (steps skipped by `trigger`, as
+    /// `walk_chain` does) equal up to ASCII case, for every pair of transformations.
+    #[test]
+    fn values_missing_every_scan_trigger_change_only_case() {
+        let alphabet: &[u8] = b"%+&\\\0\xa0\xe9Aaz \t/.*-#\"'^,;(x=";
+        let mut checked = 0;
+        let mut check = |v: &[u8]| {
+            let f = super::features(v);
+            assert_eq!(super::facts_features(super::facts(v)), f);
+            assert_eq!(super::facts_class(super::facts(v)), super::plain_class(v));
+            for a in Transform::ALL {
+                for b in Transform::ALL {
+                    if f & (a.scan_trigger() | b.scan_trigger()) != 0 {
+                        continue;
+                    }
+                    let mut cur = v.to_vec();
+                    for t in [a, b] {
+                        if super::features(&cur) & t.trigger() != 0 {
+                            cur = t.apply(&cur).into_owned();
+                        }
+                    }
+                    assert!(
+                        cur.eq_ignore_ascii_case(v),
+                        "{a:?},{b:?} changed {:?} beyond case",
+                        String::from_utf8_lossy(v)
+                    );
+                    checked += 1;
+                }
+            }
+        };
+        crate::each_string(alphabet, 2, |v| check(&v));
+        for v in [
+            &b"Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"[..],
+            b"GA1.2.ABC",
+            b"en-US",
+        ] {
+            check(v);
+        }
+        assert!(checked > 50_000, "only {checked} cases");
     }
 
     /// `apply` returns `Cow::Borrowed` only for an unchanged value (the evaluator's
