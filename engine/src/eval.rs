@@ -768,12 +768,25 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 }
                 skip_to = None;
             }
+            // Rules removed at run time (`ctl:ruleRemoveById/ByTag`) are rare: a rule's id
+            // and tags are read only when there are some. Then the prefilter, which reads
+            // only its own compact arrays: most rules a request visits stop there, and
+            // behind a proxy reading a rule only to skip it costs a cache miss per rule
+            // (the compiler used to load every rule's id ahead of the removal check).
+            if !(self.removed_ids.is_empty() && self.removed_tags.is_empty()) {
+                match engine.program.rules.get(ri as usize) {
+                    Some(rule) if !self.is_removed(rule) => {}
+                    _ => continue,
+                }
+            }
+            let (r, o) = self.stats.get();
+            self.stats.set((r + 1, o));
+            if !self.may_match(ri) {
+                continue;
+            }
             let Some(rule) = engine.program.rules.get(ri as usize) else {
                 continue;
             };
-            if self.is_removed(rule) {
-                continue;
-            }
             let errors_before = self.errors;
             let matched = self.eval_rule(rule, ri, host);
             if self.errors > errors_before
@@ -867,11 +880,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     /// take effect as soon as that link matches (the next link may read them, as CRS's
     /// 920420 does); the disruptive action waits for the whole chain.
     fn eval_rule(&mut self, rule: &Rule, ri: u32, host: &dyn Host) -> bool {
-        let (r, o) = self.stats.get();
-        self.stats.set((r + 1, o));
-        if !self.may_match(ri) {
-            return false;
-        }
+        // The caller has asked the prefilter (`may_match`).
         for (i, cond) in core::iter::once(&rule.cond).chain(&rule.chain).enumerate() {
             let filter = if i == 0 { self.value_filter(ri) } else { None };
             let (hits, errors) = self.eval_cond(rule, cond, filter);
