@@ -15,7 +15,7 @@ use crate::program::{
     Collection, Condition, Ctl, Disruptive, MacroPart, MacroString, Mode, Rule, Selector, SetVarOp,
     Target,
 };
-use crate::request::{BodyData, BodyProcessor, HeadData, RequestHead, ResponseData};
+use crate::request::{BodyData, BodyProcessor, FactCell, HeadData, RequestHead, ResponseData};
 
 /// The outcome of a phase.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,34 +49,45 @@ struct Val<'a> {
     /// The bytes live in request/response data that does not change during the
     /// transaction, so their transformations may be cached by address.
     stable: bool,
-    /// The value's [`crate::transform::facts`], 0 until computed. Request values come
-    /// with theirs, computed once per transaction (`ValueFacts`) instead of once per rule
-    /// and transformation chain.
-    facts: core::cell::Cell<u32>,
+    /// The value's [`crate::transform::facts`], 0 until computed: a request value's cell
+    /// lives in the transaction ([`FactCell`]), so they are computed once for every rule
+    /// and chain that reads the value; other values get a cell of their own.
+    facts: Facts<'a>,
+}
+
+/// Where a [`Val`] keeps its facts.
+enum Facts<'a> {
+    Shared(&'a FactCell),
+    Own(FactCell),
 }
 
 impl<'a> Val<'a> {
     fn keyed(key: &'a [u8], value: &'a [u8]) -> Self {
-        Self::keyed_facts(key, value, 0)
+        Self::keyed_in(key, value, None)
     }
-    fn keyed_facts(key: &'a [u8], value: &'a [u8], facts: u32) -> Self {
+    /// A member of request data, with its fact cell if there is one.
+    fn keyed_in(key: &'a [u8], value: &'a [u8], facts: Option<&'a FactCell>) -> Self {
         Val {
             key: Cow::Borrowed(key),
             value: Cow::Borrowed(value),
             stable: true,
-            facts: core::cell::Cell::new(facts),
+            facts: facts.map_or(Facts::Own(FactCell::new(0)), Facts::Shared),
         }
     }
     fn scalar(value: Cow<'a, [u8]>) -> Self {
-        Self::scalar_facts(value, 0)
-    }
-    fn scalar_facts(value: Cow<'a, [u8]>, facts: u32) -> Self {
         let stable = matches!(value, Cow::Borrowed(_));
         Val {
             key: Cow::Borrowed(b""),
             value,
             stable,
-            facts: core::cell::Cell::new(facts),
+            facts: Facts::Own(FactCell::new(0)),
+        }
+    }
+    /// A scalar of request data with its fact cell.
+    fn scalar_in(value: &'a [u8], facts: &'a FactCell) -> Self {
+        Val {
+            facts: Facts::Shared(facts),
+            ..Self::scalar(Cow::Borrowed(value))
         }
     }
     fn owned(key: &'a [u8], value: Vec<u8>) -> Self {
@@ -84,15 +95,19 @@ impl<'a> Val<'a> {
             key: Cow::Borrowed(key),
             value: Cow::Owned(value),
             stable: false,
-            facts: core::cell::Cell::new(0),
+            facts: Facts::Own(FactCell::new(0)),
         }
     }
     /// [`crate::transform::facts`] of the value, computed on first use.
     fn facts(&self) -> u32 {
-        match self.facts.get() {
+        let cell = match &self.facts {
+            Facts::Shared(c) => *c,
+            Facts::Own(c) => c,
+        };
+        match cell.get() {
             0 => {
                 let f = crate::transform::facts(&self.value);
-                self.facts.set(f);
+                cell.set(f);
                 f
             }
             f => f,
@@ -117,6 +132,24 @@ impl<'a> Val<'a> {
         n.extend_from_slice(&self.key);
         n
     }
+}
+
+/// The names (`names`) or values of request-data pairs, each with its fact cell from
+/// `facts` ([`crate::request::pair_cells`]: the name's at `2 * i`, the value's after it).
+fn members_with<'a, K: AsRef<[u8]>>(
+    pairs: &'a [(K, Vec<u8>)],
+    facts: &'a [FactCell],
+    names: bool,
+) -> impl Iterator<Item = Val<'a>> {
+    pairs.iter().enumerate().map(move |(i, (k, v))| {
+        let k = k.as_ref();
+        let (value, cell) = if names {
+            (k, 2 * i)
+        } else {
+            (&v[..], 2 * i + 1)
+        };
+        Val::keyed_in(k, value, facts.get(cell))
+    })
 }
 
 fn is_scalar(c: Collection) -> bool {
@@ -1054,8 +1087,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     ) -> Tv<'v> {
         // No step acts on the value (as `walk_chain` would find, step by step): neither
         // the cache nor the chain is needed.
-        let features = val.features();
-        if transforms.iter().all(|t| features & t.trigger() == 0) {
+        if transforms.is_empty() || {
+            let features = val.features();
+            transforms.iter().all(|t| features & t.trigger() == 0)
+        } {
             return Tv::B(&val.value);
         }
         let key = (val.value.as_ptr() as usize, val.value.len(), chain);
@@ -1619,39 +1654,26 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let scalar = Val::scalar;
         let body = self.body.as_ref();
         let post: &[(Vec<u8>, Vec<u8>)] = body.map(|b| b.args_post.as_slice()).unwrap_or_default();
-        let post_facts: &[(u32, u32)] = body
+        let post_facts: &[FactCell] = body
             .map(|b| b.args_post_facts.as_slice())
             .unwrap_or_default();
         let hf = &self.hd.facts;
-        // Members with their precomputed facts (0, computed on use, if there are none).
-        let values = |pairs: &'a [(Vec<u8>, Vec<u8>)], facts: &'a [(u32, u32)]| {
-            pairs.iter().enumerate().map(move |(i, (k, v))| {
-                let f = facts.get(i).map_or(0, |f| f.1);
-                Val::keyed_facts(k, v, f)
-            })
-        };
-        let names = |pairs: &'a [(Vec<u8>, Vec<u8>)], facts: &'a [(u32, u32)]| {
-            pairs.iter().enumerate().map(move |(i, (k, _))| {
-                let f = facts.get(i).map_or(0, |f| f.0);
-                Val::keyed_facts(k, k, f)
-            })
-        };
-        let own = |v: &'a [u8], f: u32| Val::scalar_facts(Cow::Borrowed(v), f);
+        let own = Val::scalar_in;
         match c {
             Args | ArgsGet | ArgsPost => {
                 if c != ArgsPost {
-                    values(&self.hd.args_get, &hf.args_get).for_each(&mut *emit);
+                    members_with(&self.hd.args_get, &hf.args_get, false).for_each(&mut *emit);
                 }
                 if c != ArgsGet {
-                    values(post, post_facts).for_each(&mut *emit);
+                    members_with(post, post_facts, false).for_each(&mut *emit);
                 }
             }
             ArgsNames | ArgsGetNames | ArgsPostNames => {
                 if c != ArgsPostNames {
-                    names(&self.hd.args_get, &hf.args_get).for_each(&mut *emit);
+                    members_with(&self.hd.args_get, &hf.args_get, true).for_each(&mut *emit);
                 }
                 if c != ArgsGetNames {
-                    names(post, post_facts).for_each(&mut *emit);
+                    members_with(post, post_facts, true).for_each(&mut *emit);
                 }
             }
             ArgsCombinedSize => {
@@ -1664,27 +1686,27 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                     .sum();
                 emit(scalar(Cow::Owned(n.to_string().into_bytes())));
             }
-            RequestCookies => values(&self.hd.cookies, &hf.cookies).for_each(&mut *emit),
-            RequestCookiesNames => names(&self.hd.cookies, &hf.cookies).for_each(&mut *emit),
-            RequestHeaders => (self.head.headers.iter().enumerate().map(|(i, (k, v))| {
-                let f = hf.headers.get(i).map_or(0, |f| f.1);
-                Val::keyed_facts(k.as_bytes(), v, f)
-            }))
-            .for_each(&mut *emit),
-            RequestHeadersNames => (self.head.headers.iter().enumerate().map(|(i, (k, _))| {
-                let f = hf.headers.get(i).map_or(0, |f| f.0);
-                Val::keyed_facts(k.as_bytes(), k.as_bytes(), f)
-            }))
-            .for_each(&mut *emit),
-            RequestFilename => emit(own(&self.hd.filename, hf.filename)),
-            RequestBasename => emit(own(&self.hd.basename, hf.basename)),
-            RequestUri => emit(own(&self.hd.uri_decoded, hf.uri_decoded)),
-            RequestUriRaw => emit(own(&self.head.uri, hf.uri_raw)),
-            RequestPathRaw => emit(own(&self.hd.path_raw, hf.path_raw)),
-            RequestLine => emit(own(&self.hd.request_line, hf.request_line)),
+            RequestCookies => {
+                members_with(&self.hd.cookies, &hf.cookies, false).for_each(&mut *emit)
+            }
+            RequestCookiesNames => {
+                members_with(&self.hd.cookies, &hf.cookies, true).for_each(&mut *emit)
+            }
+            RequestHeaders => {
+                members_with(&self.head.headers, &hf.headers, false).for_each(&mut *emit)
+            }
+            RequestHeadersNames => {
+                members_with(&self.head.headers, &hf.headers, true).for_each(&mut *emit)
+            }
+            RequestFilename => emit(own(&self.hd.filename, &hf.filename)),
+            RequestBasename => emit(own(&self.hd.basename, &hf.basename)),
+            RequestUri => emit(own(&self.hd.uri_decoded, &hf.uri_decoded)),
+            RequestUriRaw => emit(own(&self.head.uri, &hf.uri_raw)),
+            RequestPathRaw => emit(own(&self.hd.path_raw, &hf.path_raw)),
+            RequestLine => emit(own(&self.hd.request_line, &hf.request_line)),
             RequestMethod => emit(scalar(Cow::Borrowed(self.head.method.as_bytes()))),
             RequestProtocol => emit(scalar(Cow::Borrowed(self.head.protocol.as_bytes()))),
-            QueryString => emit(own(&self.hd.query, hf.query)),
+            QueryString => emit(own(&self.hd.query, &hf.query)),
             RequestBody => {
                 if let Some(b) = body {
                     if b.processor == BodyProcessor::UrlEncoded || self.force_body_var {

@@ -99,36 +99,37 @@ pub struct HeadData {
     pub args_get: Vec<Pair>,
     /// Cookies.
     pub cookies: Vec<Pair>,
-    /// [`crate::transform::facts`] of the values the rules read, computed once here
-    /// instead of once per rule and transformation chain.
-    pub facts: HeadFacts,
+    /// The [`crate::transform::facts`] of these values, shared by every rule and chain
+    /// that reads them.
+    pub(crate) facts: HeadFacts,
 }
 
-/// [`crate::transform::facts`] of a request head's values: per member (name, value), in
-/// the collections' order, and per scalar.
+/// A value's [`crate::transform::facts`], 0 until the first rule that needs them computes
+/// them (a policy that reads few values pays for few).
+pub(crate) type FactCell = core::cell::Cell<u32>;
+
+/// Empty fact cells for `n` (name, value) pairs: the name's at `2 * i`, the value's at
+/// `2 * i + 1`.
+pub(crate) fn pair_cells(n: usize) -> Vec<FactCell> {
+    vec![FactCell::new(0); 2 * n]
+}
+
+/// The fact cells of a request head's values, in the collections' order.
 #[derive(Debug, Default)]
-pub struct HeadFacts {
-    /// Of `args_get`.
-    pub args_get: Vec<(u32, u32)>,
-    /// Of `cookies`.
-    pub cookies: Vec<(u32, u32)>,
-    /// Of the request headers (`RequestHead::headers`).
-    pub headers: Vec<(u32, u32)>,
+pub(crate) struct HeadFacts {
+    /// Of `args_get`, `cookies` and the request headers ([`pair_cells`]).
+    pub args_get: Vec<FactCell>,
+    pub cookies: Vec<FactCell>,
+    pub headers: Vec<FactCell>,
     /// Of `path_raw`, `query`, `uri_decoded`, `filename`, `basename`, `request_line` and
     /// the raw URI.
-    pub path_raw: u32,
-    pub query: u32,
-    pub uri_decoded: u32,
-    pub filename: u32,
-    pub basename: u32,
-    pub request_line: u32,
-    pub uri_raw: u32,
-}
-
-/// The facts of each (name, value) pair.
-pub(crate) fn pair_facts<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Vec<(u32, u32)> {
-    use crate::transform::facts;
-    pairs.map(|(k, v)| (facts(k), facts(v))).collect()
+    pub path_raw: FactCell,
+    pub query: FactCell,
+    pub uri_decoded: FactCell,
+    pub filename: FactCell,
+    pub basename: FactCell,
+    pub request_line: FactCell,
+    pub uri_raw: FactCell,
 }
 
 impl HeadData {
@@ -157,22 +158,11 @@ impl HeadData {
                 cookies.extend(glue::cookies(value));
             }
         }
-        use crate::transform::facts;
         let facts = HeadFacts {
-            args_get: pair_facts(args_get.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))),
-            cookies: pair_facts(cookies.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))),
-            headers: pair_facts(
-                head.headers
-                    .iter()
-                    .map(|(k, v)| (k.as_bytes(), v.as_slice())),
-            ),
-            path_raw: facts(&path_raw),
-            query: facts(&query),
-            uri_decoded: facts(&uri_decoded),
-            filename: facts(&filename),
-            basename: facts(&basename),
-            request_line: facts(&request_line),
-            uri_raw: facts(&head.uri),
+            args_get: pair_cells(args_get.len()),
+            cookies: pair_cells(cookies.len()),
+            headers: pair_cells(head.headers.len()),
+            ..HeadFacts::default()
         };
         HeadData {
             path_raw,
@@ -203,8 +193,8 @@ pub struct BodyData {
     pub error_msg: String,
     /// Body arguments (urlencoded fields, JSON leaves, multipart fields).
     pub args_post: Vec<Pair>,
-    /// [`crate::transform::facts`] of `args_post`'s (name, value) pairs.
-    pub args_post_facts: Vec<(u32, u32)>,
+    /// The fact cells of `args_post` ([`pair_cells`]).
+    pub(crate) args_post_facts: Vec<FactCell>,
     /// Multipart file parts: (field name, file name, size).
     pub files: Vec<(Vec<u8>, Vec<u8>, usize)>,
     /// Multipart part headers (field name, "Header: value").
@@ -264,11 +254,7 @@ impl BodyData {
         if truncated {
             d.error = false;
         }
-        d.args_post_facts = pair_facts(
-            d.args_post
-                .iter()
-                .map(|(k, v)| (k.as_slice(), v.as_slice())),
-        );
+        d.args_post_facts = pair_cells(d.args_post.len());
         d.raw = raw;
         d
     }
