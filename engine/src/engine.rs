@@ -66,6 +66,8 @@ pub struct Engine {
     pub(crate) phase_rules: [Vec<u32>; 6],
     /// The initial TX variables, names lower-cased, sorted, the last of equal names kept.
     pub(crate) tx_init: Vec<(String, Vec<u8>)>,
+    /// Whether an initial TX name holds a line feed (see `Transaction::tx_newline`).
+    pub(crate) tx_init_newline: bool,
     /// Buffers of finished transactions, reused by the next ones (see
     /// [`crate::eval::Scratch`]).
     pub(crate) scratch: core::cell::RefCell<Vec<crate::eval::Scratch>>,
@@ -231,6 +233,7 @@ impl Engine {
                 ])
             });
         Ok(Engine {
+            tx_init_newline: tx_init.iter().any(|(n, _)| n.contains('\n')),
             tx_init,
             folded,
             reads_response_head,

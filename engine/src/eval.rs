@@ -362,6 +362,10 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     pub(crate) body: Option<BodyData>,
     pub(crate) resp: ResponseData,
     tx: BTreeMap<String, Vec<u8>>,
+    /// Whether a TX name holds a line feed: then a multi-line `^prefix` key selector may
+    /// match inside a name, and the sorted range of names starting with the prefix is not
+    /// the whole answer (see `tx_prefix`).
+    tx_newline: bool,
     matched_var: (Vec<u8>, Vec<u8>),
     matched_vars: Vec<(Vec<u8>, Vec<u8>)>,
     removed_ids: Vec<(u32, u32)>,
@@ -445,6 +449,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             ..Default::default()
         };
         let sc = Scratch::take(&engine);
+        let tx_newline = engine.tx_init_newline;
         Transaction {
             engine,
             head,
@@ -452,6 +457,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             body: None,
             resp: ResponseData::default(),
             tx: sc.tx,
+            tx_newline,
             matched_var: Default::default(),
             matched_vars: Vec::new(),
             removed_ids: Vec::new(),
@@ -1553,7 +1559,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                     break;
                 }
                 if keep(name.as_bytes()) {
-                    out.push((c, Val::keyed(name.as_bytes(), v)));
+                    // TX values change in place during the transaction: never cached by
+                    // address (as `collection` marks them).
+                    let mut val = Val::keyed(name.as_bytes(), v);
+                    val.stable = false;
+                    out.push((c, val));
                 }
             }
         } else {
@@ -1572,13 +1582,17 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
 
     /// For a TX key regex that is a literal prefix (CRS's `TX:/^header_name_920450_/`):
     /// the prefix every selected TX name starts with, as stored (names are lower case, so a
-    /// case-insensitive prefix with upper-case letters is not given).
+    /// case-insensitive prefix with upper-case letters is not given). A multi-line `^` may
+    /// also match after a line feed, so then only while no TX name holds one.
     fn tx_prefix(&self, c: Collection, s: &Selector) -> Option<&str> {
         let (Collection::Tx, Selector::Regex(i)) = (c, s) else {
             return None;
         };
         let f = self.engine.key_forms.get(*i as usize)?.as_ref()?;
-        if !f.anchored || (f.ci && f.literal.iter().any(u8::is_ascii_uppercase)) {
+        if !f.anchored
+            || (f.ci && f.literal.iter().any(u8::is_ascii_uppercase))
+            || (f.multi_line && self.tx_newline)
+        {
             return None;
         }
         core::str::from_utf8(&f.literal).ok()
@@ -1924,6 +1938,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 slot.extend_from_slice(&new);
             }
             None => {
+                self.tx_newline |= name.contains('\n');
                 self.tx.insert(name.into_owned(), new.into_owned());
             }
         }

@@ -275,18 +275,18 @@ impl CaptureMatcher {
 pub struct KeyForm {
     /// The literal.
     pub literal: Vec<u8>,
-    /// `^literal`: at the start; else anywhere.
+    /// `^literal`: at the start (or, with `multi_line`, after any `\n`); else anywhere.
     pub anchored: bool,
     /// ASCII case-insensitive.
     pub ci: bool,
+    /// `^` also matches after a line feed, as in ModSecurity's selector regexes (waapc
+    /// compiles every SecLang regex multi-line, as ModSecurity v3 does).
+    pub multi_line: bool,
 }
 
 impl KeyForm {
     /// The form of `def`, if it is that simple.
     pub fn of(def: &RegexDef) -> Option<KeyForm> {
-        if def.flags.multi_line {
-            return None;
-        }
         let plain = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-';
         let mut p = def.pattern.as_bytes();
         let mut ci = def.flags.case_insensitive;
@@ -314,6 +314,7 @@ impl KeyForm {
             literal: p.to_vec(),
             anchored,
             ci,
+            multi_line: def.flags.multi_line,
         })
     }
 
@@ -327,7 +328,13 @@ impl KeyForm {
             }
         };
         if self.anchored {
-            key.get(..self.literal.len()).is_some_and(eq)
+            let at = |i: usize| key.get(i..i + self.literal.len()).is_some_and(eq);
+            at(0)
+                || (self.multi_line
+                    && key
+                        .iter()
+                        .enumerate()
+                        .any(|(i, &b)| b == b'\n' && at(i + 1)))
         } else {
             key.windows(self.literal.len()).any(eq)
         }
@@ -396,11 +403,21 @@ mod gate_tests {
 
     #[test]
     fn key_forms_answer_like_the_regex() {
+        // waapc compiles SecLang selector regexes multi-line (as ModSecurity v3 does): the
+        // forms must hold for both, and a test with only the default flags once hid that
+        // no CRS selector got a form.
+        for multi_line in [false, true] {
+            key_forms_answer_like_the_regex_with(multi_line);
+        }
+    }
+
+    fn key_forms_answer_like_the_regex_with(multi_line: bool) {
         let def = |p: &str, ci: bool| RegexDef {
             pattern: p.into(),
             dfa: None,
             flags: crate::program::RegexFlags {
                 case_insensitive: ci,
+                multi_line,
                 ..Default::default()
             },
             required_literals: vec![],
@@ -432,6 +449,11 @@ mod gate_tests {
                 true,
             ),
             ("(?i)^abc", false, b"ABCd", true),
+            // After a line feed `^` matches only in multi-line mode.
+            ("^abc", false, b"x\nabcd", multi_line),
+            ("^abc", false, b"x\nab", false),
+            ("^abc", false, b"xabc\n", false),
+            ("^abc", false, b"abc\n", true),
         ];
         for (p, ci, key, want) in cases {
             let d = def(p, *ci);

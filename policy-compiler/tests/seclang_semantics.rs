@@ -75,6 +75,27 @@ SecRule REQUEST_HEADERS:Content-Type "@rx ^([a-z]+)/([a-z]+)" "id:10,phase:1,den
 }
 
 #[test]
+fn a_tx_prefix_selector_is_multi_line_as_in_modsecurity() {
+    // A selector regex is multi-line (ModSecurity v3 compiles them so): `^n_evil` also
+    // matches after a line feed inside a TX name. Names without one take the sorted range
+    // of names with the prefix; a name with one must still be found.
+    let e = engine_for(
+        r#"
+SecRule ARGS_NAMES "@rx ^.*$" "id:1,phase:1,pass,nolog,capture,t:none,setvar:'tx.n_%{tx.0}=1'"
+SecRule TX:/^n_evil/ "@eq 1" "id:2,phase:1,deny,status:403,log"
+"#,
+    );
+    let deny = Verdict::Deny {
+        status: 403,
+        rule_ids: vec![2],
+    };
+    assert_eq!(get(&e, "/?evil=1", &[]).0, deny);
+    assert_eq!(get(&e, "/?x%0An_evil=1", &[]).0, deny);
+    assert_eq!(get(&e, "/?x%0An_good=1&a_evil=1", &[]).0, Verdict::Allow);
+    assert_eq!(get(&e, "/?good=1", &[]).0, Verdict::Allow);
+}
+
+#[test]
 fn skip_after_skips_to_the_marker_and_count_selectors_work() {
     let e = engine_for(
         r#"
