@@ -291,9 +291,44 @@ type TCache = HashMap<(usize, usize, u64), Option<Rc<[u8]>>, BuildHasherDefault<
 /// same engine: their memory is reused (and likely still in the CPU cache) instead of
 /// allocated, grown and freed per request (a CRS GET allocated 226 KB in 927 allocations,
 /// 84 KB of it the transformation cache).
+/// A TX variable's value and what the reset between transactions needs to know of it.
+#[derive(Clone, Debug)]
+pub(crate) struct TxVal {
+    v: Vec<u8>,
+    /// Index of the initial variable of this name in `Engine::tx_init`, or [`NOT_INIT`]
+    /// for a name the transaction added.
+    init: u32,
+    /// Written since the transaction started: an initial variable's value is put back.
+    dirty: bool,
+}
+
+/// [`TxVal::init`] of a variable the transaction added.
+const NOT_INIT: u32 = u32::MAX;
+
+impl TxVal {
+    /// A variable the transaction adds.
+    fn added(v: Vec<u8>) -> TxVal {
+        TxVal {
+            v,
+            init: NOT_INIT,
+            dirty: true,
+        }
+    }
+
+    /// Overwrites the value in place (its buffer is reused).
+    fn set(&mut self, value: &[u8]) {
+        self.v.clear();
+        self.v.extend_from_slice(value);
+        self.dirty = true;
+    }
+}
+
+/// TX variables by lower-case name.
+type TxMap = BTreeMap<String, TxVal>;
+
 #[derive(Default)]
 pub(crate) struct Scratch {
-    tx: BTreeMap<String, Vec<u8>>,
+    tx: TxMap,
     tcache: TCache,
     scache: SCache,
     pbits: (Vec<u64>, Vec<bool>),
@@ -321,31 +356,34 @@ impl Scratch {
                 ..Default::default()
             });
         let init = &engine.tx_init;
-        // Keep the initial names with their initial values (their buffers are reused) and
-        // drop what the last request added, in one merge of the two sorted lists (a lookup
-        // per name cost a CRS request a thousand string comparisons); an initial variable
-        // the last request deleted is put back.
-        let mut i = 0;
-        let mut missing = false;
-        s.tx.retain(|k, v| {
-            while init.get(i).is_some_and(|(n, _)| n.as_str() < k.as_str()) {
-                missing = true;
-                i += 1;
+        // Keep the initial names, putting back only the values the last request wrote
+        // (their buffers are reused; copying every initial value was most of a CRS
+        // request's memmove), and drop what it added. An initial variable it deleted (or
+        // replaced by a new entry) is put back.
+        let mut kept = 0usize;
+        s.tx.retain(|_, t| {
+            let Some((_, iv)) = init.get(t.init as usize) else {
+                return false;
+            };
+            if t.dirty {
+                t.v.clear();
+                t.v.extend_from_slice(iv);
+                t.dirty = false;
             }
-            match init.get(i) {
-                Some((n, iv)) if n == k => {
-                    v.clear();
-                    v.extend_from_slice(iv);
-                    i += 1;
-                    true
-                }
-                _ => false,
-            }
+            kept += 1;
+            true
         });
-        if missing || i < init.len() {
-            for (k, v) in init {
+        if kept < init.len() {
+            for (i, (k, v)) in init.iter().enumerate() {
                 if !s.tx.contains_key(k) {
-                    s.tx.insert(k.clone(), v.clone());
+                    s.tx.insert(
+                        k.clone(),
+                        TxVal {
+                            v: v.clone(),
+                            init: i as u32,
+                            dirty: false,
+                        },
+                    );
                 }
             }
         }
@@ -361,7 +399,7 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     pub(crate) hd: HeadData,
     pub(crate) body: Option<BodyData>,
     pub(crate) resp: ResponseData,
-    tx: BTreeMap<String, Vec<u8>>,
+    tx: TxMap,
     /// Whether a TX name holds a line feed: then a multi-line `^prefix` key selector may
     /// match inside a name, and the sorted range of names starting with the prefix is not
     /// the whole answer (see `tx_prefix`).
@@ -720,7 +758,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             "anomaly_score",
         ]
         .iter()
-        .find_map(|k| self.tx.get(*k))
+        .find_map(|k| self.tx.get(*k).map(|t| &t.v))
         .map(|v| operator::atoi(v))
         .unwrap_or(0);
         let audit = log::Audit {
@@ -762,12 +800,14 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
 
     /// Every TX variable, for explain.
     pub fn tx_vars(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.tx.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+        self.tx.iter().map(|(k, t)| (k.as_str(), t.v.as_slice()))
     }
 
     /// A TX variable (lowercase name), for tests and explain.
     pub fn tx_var(&self, name: &str) -> Option<&[u8]> {
-        self.tx.get(&name.to_ascii_lowercase()).map(Vec::as_slice)
+        self.tx
+            .get(&name.to_ascii_lowercase())
+            .map(|t| t.v.as_slice())
     }
 
     /// The JSON body of a denial with `status`.
@@ -964,7 +1004,12 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
     /// `capture`: TX:0 is the whole match, TX:1..TX:9 the groups.
     fn capture(&mut self, cond: &Condition, value: &[u8]) {
         let crate::program::Operator::Rx(i) = cond.operator else {
-            self.tx.insert("0".into(), value.to_vec());
+            match self.tx.get_mut("0") {
+                Some(t) => t.set(value),
+                None => {
+                    self.tx.insert("0".into(), TxVal::added(value.to_vec()));
+                }
+            }
             return;
         };
         if cond.negated {
@@ -982,12 +1027,9 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             };
             match (g, tx.get_mut(name)) {
                 // Overwritten in place: no allocation for the name or the value.
-                (Some(g), Some(v)) => {
-                    v.clear();
-                    v.extend_from_slice(g);
-                }
+                (Some(g), Some(t)) => t.set(g),
                 (Some(g), None) => {
-                    tx.insert(name.to_string(), g.to_vec());
+                    tx.insert(name.to_string(), TxVal::added(g.to_vec()));
                 }
                 (None, _) => {
                     tx.remove(name);
@@ -1019,7 +1061,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 t.exclude.is_empty(),
                 self.removed_targets.is_empty(),
             ) {
-                let Some(v) = self.tx.get(k.as_str()) else {
+                let Some(v) = self.tx.get(k.as_str()).map(|t| &t.v) else {
                     return (Vec::new(), 0);
                 };
                 let (m, e) = self.test(cond, v);
@@ -1537,6 +1579,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             let found = self
                 .tx
                 .get_key_value(k.as_str())
+                .map(|(name, t)| (name, &t.v))
                 .filter(|(name, _)| keep(name.as_bytes()));
             if t.count {
                 let n = usize::from(found.is_some());
@@ -1551,7 +1594,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let start = out.len();
         if let Some(prefix) = self.tx_prefix(c, &t.selector) {
             // A range of the sorted TX names instead of a pass over all of them.
-            for (name, v) in self.tx.range::<str, _>((
+            for (name, TxVal { v, .. }) in self.tx.range::<str, _>((
                 core::ops::Bound::Included(prefix),
                 core::ops::Bound::Unbounded,
             )) {
@@ -1800,7 +1843,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             Tx => (self
                 .tx
                 .iter()
-                .map(|(k, v)| Val::keyed(k.as_bytes(), v.as_slice())))
+                .map(|(k, t)| Val::keyed(k.as_bytes(), t.v.as_slice())))
             .for_each(&mut *emit),
             MatchedVar => emit(scalar(Cow::Borrowed(&self.matched_var.1))),
             MatchedVarName => emit(scalar(Cow::Borrowed(&self.matched_var.0))),
@@ -1825,7 +1868,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             [MacroPart::Lit(l)] => return Cow::Borrowed(l),
             // A lone TX variable (`@within %{tx.restricted_headers_basic}`): no copy.
             [MacroPart::Var(Collection::Tx, Some(k))] => {
-                return Cow::Borrowed(self.tx.get(k.as_str()).map_or(&[][..], Vec::as_slice))
+                return Cow::Borrowed(self.tx.get(k.as_str()).map_or(&[][..], |t| &t.v))
             }
             _ => {}
         }
@@ -1856,8 +1899,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                     // Direct lookups: a macro is expanded once per match, so it must not
                     // cost a pass over a collection that grows with the request.
                     (Collection::Tx, Some(k)) => {
-                        if let Some(v) = self.tx.get(k) {
-                            out.extend_from_slice(v);
+                        if let Some(t) = self.tx.get(k) {
+                            out.extend_from_slice(&t.v);
                         }
                     }
                     (Collection::MatchedVar, _) => out.extend_from_slice(&self.matched_var.1),
@@ -1916,7 +1959,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         let new: Cow<'_, [u8]> = match sv.op {
             SetVarOp::Set => value,
             SetVarOp::Add | SetVarOp::Sub => {
-                let old = self.tx.get(&*name).map(|v| operator::atoi(v)).unwrap_or(0);
+                let old = self
+                    .tx
+                    .get(&*name)
+                    .map(|t| operator::atoi(&t.v))
+                    .unwrap_or(0);
                 let d = operator::atoi(&value);
                 let n = if sv.op == SetVarOp::Add {
                     old.saturating_add(d)
@@ -1933,13 +1980,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         // An existing variable is overwritten in place (CRS updates its scores and
         // counters in most requests): the value's buffer is reused.
         match self.tx.get_mut(&*name) {
-            Some(slot) => {
-                slot.clear();
-                slot.extend_from_slice(&new);
-            }
+            Some(slot) => slot.set(&new),
             None => {
                 self.tx_newline |= name.contains('\n');
-                self.tx.insert(name.into_owned(), new.into_owned());
+                self.tx
+                    .insert(name.into_owned(), TxVal::added(new.into_owned()));
             }
         }
     }

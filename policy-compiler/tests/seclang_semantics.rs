@@ -332,9 +332,13 @@ SecRule ARGS:q "@streq badd" "id:4,phase:1,deny,status:403,log,t:lowercase"
 SecRule &TX:crs_setup_version "@eq 0" "id:6,phase:1,deny,status:403,log"
 SecRule ARGS:set "@streq 1" "id:1,phase:1,pass,nolog,setvar:tx.leak=1,setvar:tx.crs_setup_version=999"
 SecRule ARGS:del "@streq 1" "id:5,phase:1,pass,nolog,setvar:!tx.crs_setup_version"
+SecRule ARGS:readd "@streq 1" "id:7,phase:1,pass,nolog,setvar:!tx.crs_setup_version,setvar:tx.crs_setup_version=777"
 "#,
     );
     for _ in 0..20 {
+        // Deleted and set again: a new entry of an initial name, put back as it was.
+        let (v, ids) = get(&e, "/?readd=1&q=GOOD", &[]);
+        assert_eq!(v, Verdict::Allow, "{ids:?}");
         // An initial variable deleted by one request is back for the next.
         let (v, ids) = get(&e, "/?del=1&q=GOOD", &[]);
         assert_eq!(v, Verdict::Allow, "{ids:?}");
