@@ -21,6 +21,18 @@ pub enum Matcher<'b> {
     DenseOwned(dense::DFA<Vec<u32>>),
     /// A lazy DFA built at load from the pattern, with its cache.
     Lazy(Box<hybrid::dfa::DFA>, RefCell<hybrid::dfa::Cache>),
+    /// A pattern that matches every input at offset 0 through its end (see
+    /// [`matches_whole_input`]): no automaton is run.
+    All,
+}
+
+/// Whether `def` matches every input, the whole of it: `^.*$`, `^.*`, `.*$` or `.*` (each
+/// optionally after `(?i)`) with `.` matching line feeds. Leftmost-first, `^` holds at
+/// offset 0, the greedy `.*` runs to the end, and `$` holds there (multi-line or not). CRS
+/// 920450 captures every header name with `^.*$` (TX:0 is the name), ten times per request.
+pub fn matches_whole_input(def: &RegexDef) -> bool {
+    let p = def.pattern.strip_prefix("(?i)").unwrap_or(&def.pattern);
+    def.flags.dot_all && matches!(p, "^.*$" | "^.*" | ".*$" | ".*")
 }
 
 /// Bytes of lazy DFA cache per fallback regex: bounded memory; search stays linear.
@@ -43,6 +55,9 @@ impl<'b> Matcher<'b> {
         def: &RegexDef,
         dfas: &[&'b [u8]],
     ) -> Result<Matcher<'b>, MatcherError> {
+        if matches_whole_input(def) {
+            return Ok(Matcher::All);
+        }
         if let Some(d) = def.dfa {
             let bytes = dfas.get(d as usize).ok_or_else(|| {
                 MatcherError(format!("regex #{index}: DFA section {d} does not exist"))
@@ -94,6 +109,7 @@ impl<'b> Matcher<'b> {
                 };
                 d.try_search_fwd(&mut c, &input).map(|m| m.is_some())
             }
+            Matcher::All => Ok(true),
         };
         r.map_err(|e| MatcherError(e.to_string()))
     }
@@ -101,7 +117,7 @@ impl<'b> Matcher<'b> {
     /// Approximate heap bytes held (for memory reports).
     pub fn memory_usage(&self) -> usize {
         match self {
-            Matcher::Dense(_) => 0,
+            Matcher::Dense(_) | Matcher::All => 0,
             Matcher::DenseOwned(d) => d.memory_usage(),
             Matcher::Lazy(d, c) => {
                 d.memory_usage() + c.try_borrow().map(|c| c.memory_usage()).unwrap_or(0)
@@ -198,6 +214,8 @@ pub struct CaptureMatcher {
     /// span from forward and reverse lazy DFAs, many times faster than the PikeVM (which
     /// still answers if the lazy DFAs give up).
     span: Option<(hybrid::regex::Regex, RefCell<hybrid::regex::Cache>)>,
+    /// The pattern matches every input whole ([`matches_whole_input`]): TX:0 is the input.
+    whole: bool,
 }
 
 /// Groups SecLang exposes as TX:0..TX:9.
@@ -214,7 +232,8 @@ impl CaptureMatcher {
             })?;
         let cache = RefCell::new(vm.create_cache());
         let caps = RefCell::new(vm.create_captures());
-        let span = if vm.get_nfa().group_info().all_group_len() == 1 {
+        let whole = matches_whole_input(def);
+        let span = if !whole && vm.get_nfa().group_info().all_group_len() == 1 {
             hybrid::regex::Regex::builder()
                 .syntax(syntax_config(def))
                 .dfa(
@@ -236,6 +255,7 @@ impl CaptureMatcher {
             cache,
             caps,
             span,
+            whole,
         })
     }
 
@@ -243,6 +263,9 @@ impl CaptureMatcher {
     /// for groups that did not take part), in order, without copying; nothing when there
     /// is no match.
     pub fn captures_with(&self, hay: &[u8], group: &mut dyn FnMut(usize, Option<&[u8]>)) {
+        if self.whole {
+            return group(0, Some(hay));
+        }
         if let Some((re, cache)) = &self.span {
             if let Ok(mut c) = cache.try_borrow_mut() {
                 match re.try_search(&mut c, &Input::new(hay)) {
@@ -465,6 +488,70 @@ mod gate_tests {
         assert!(KeyForm::of(&def("^a.b", false)).is_none());
         assert!(KeyForm::of(&def("abc$", false)).is_none());
         assert!(KeyForm::of(&def("^(?:a|b)", false)).is_none());
+    }
+
+    #[test]
+    fn whole_input_patterns_answer_like_the_regex_engines() {
+        // The shortcut must give what the automata give: the match and group 0 of the
+        // PikeVM (which does not take the shortcut), for every flag set and for inputs with
+        // line feeds where `.` without DOTALL, or `$`, would stop.
+        let hays: &[&[u8]] = &[b"", b"user-agent", b"a\nb", b"\n", b"x\n", b"\xff\x00z"];
+        for pattern in ["^.*$", "^.*", ".*$", ".*", "(?i)^.*$", "^.+$", "^.*$x"] {
+            for bits in 0..8u8 {
+                let d = RegexDef {
+                    pattern: pattern.into(),
+                    dfa: None,
+                    flags: crate::program::RegexFlags {
+                        case_insensitive: bits & 1 != 0,
+                        dot_all: bits & 2 != 0,
+                        multi_line: bits & 4 != 0,
+                    },
+                    required_literals: vec![],
+                };
+                let shortcut = matches_whole_input(&d);
+                assert_eq!(
+                    shortcut,
+                    d.flags.dot_all && !pattern.contains('+') && !pattern.ends_with('x'),
+                    "{pattern} {bits}"
+                );
+                let m = Matcher::build(0, &d, &[]).unwrap();
+                assert_eq!(matches!(m, Matcher::All), shortcut);
+                let cm = CaptureMatcher::build(&d).unwrap();
+                let vm = regex_automata::nfa::thompson::pikevm::PikeVM::builder()
+                    .syntax(syntax_config(&d))
+                    .build(&d.pattern)
+                    .unwrap();
+                let lazy = hybrid::dfa::DFA::builder()
+                    .syntax(syntax_config(&d))
+                    .build(&d.pattern)
+                    .unwrap();
+                for hay in hays {
+                    let want = vm.find(&mut vm.create_cache(), *hay).map(|m| m.range());
+                    let mut got = None;
+                    cm.captures_with(hay, &mut |i, g| {
+                        if i == 0 {
+                            got = g.map(|g| {
+                                let start = g.as_ptr() as usize - hay.as_ptr() as usize;
+                                start..start + g.len()
+                            });
+                        }
+                    });
+                    assert_eq!(got, want, "{pattern} {bits} {hay:?}");
+                    let lazy_match = lazy
+                        .try_search_fwd(&mut lazy.create_cache(), &Input::new(*hay))
+                        .unwrap()
+                        .is_some();
+                    assert_eq!(
+                        m.is_match(hay).unwrap(),
+                        lazy_match,
+                        "{pattern} {bits} {hay:?}"
+                    );
+                    if shortcut {
+                        assert_eq!(want, Some(0..hay.len()), "{pattern} {bits} {hay:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
