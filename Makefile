@@ -143,7 +143,7 @@ CRS_ARGS ?=
 CRS_CONCURRENCY ?= 4
 WAAP_CRS := target/release/waap-crs
 
-.PHONY: crs crs-native crs-differential bench-ab
+.PHONY: crs crs-native crs-differential bench-ab bench-phases
 
 crs: setup build-wasm build-tools
 	$(CARGO) build --release -p waap-crs-runner
@@ -161,6 +161,20 @@ bench-ab: setup build
 	tests/system-packages.sh wrk
 	$(CARGO) build --release -p waap-bench
 	EXAMPLE=$(AB_EXAMPLE) ENVOY="$(abspath $(ENVOY))" bench/ab.sh "$(WASM_A)" "$(WASM_B)"
+
+# Where a request's time goes inside Envoy: the filter built with the `phase-timing` feature
+# (filter/src/timing.rs) logs the average ns per request of each callback and of the engine
+# phases in it, every 4,096 requests; this runs it through bench/ab.sh and prints those lines.
+# make bench-phases [AB_EXAMPLE=crs KIND=get]
+PHASES_WASM := target/phases/wasm32-wasip1/release/waap_filter.wasm
+bench-phases: setup build
+	tests/system-packages.sh wrk
+	$(CARGO) build --release -p waap-bench
+	CARGO_TARGET_DIR=target/phases $(CARGO) build --release --target wasm32-wasip1 \
+	  -p waap-filter --features phase-timing
+	EXAMPLE=$(AB_EXAMPLE) PAIRS=1 SECS=10 ENVOY="$(abspath $(ENVOY))" \
+	  bench/ab.sh "$(PHASES_WASM)" "$(PHASES_WASM)"
+	grep -h "waap timing" target/ab/a.envoy.log target/ab/b.envoy.log | sed 's/.*waap timing/waap timing/'
 
 # The load-time folding of TX-decided rules (engine/src/fold.rs) must not change what any
 # CRS regression test observes: every test on a folded and an unfolded engine, at paranoia

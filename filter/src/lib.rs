@@ -5,6 +5,7 @@
 //! an HTTP context that feeds the engine's phases and turns a deny into a JSON local reply.
 
 mod host;
+mod timing;
 
 use std::rc::Rc;
 
@@ -15,6 +16,7 @@ use waap_engine::host::Host;
 use waap_engine::{Engine, PolicySet, RequestHead, Transaction, Verdict};
 
 use crate::host::ProxyHost;
+use crate::timing::{Part, Span};
 
 proxy_wasm::main! {{
     // Also installs a panic hook that logs at critical level before the abort.
@@ -203,8 +205,13 @@ fn strip_port(addr: &str) -> String {
 }
 
 fn request_head() -> RequestHead {
+    let _t = Span::start(Part::RequestHead);
     let mut head = RequestHead::default();
-    for (name, value) in header_map(MapType::HttpRequestHeaders) {
+    let headers = {
+        let _t = Span::start(Part::HeaderMap);
+        header_map(MapType::HttpRequestHeaders)
+    };
+    for (name, value) in headers {
         match name.as_str() {
             ":method" => head.method = String::from_utf8_lossy(&value).into_owned(),
             ":path" => head.uri = value,
@@ -218,6 +225,7 @@ fn request_head() -> RequestHead {
             }
         }
     }
+    let _t = Span::start(Part::Properties);
     head.protocol = property(&["request", "protocol"]).unwrap_or_else(|| "HTTP/1.1".into());
     head.remote_addr = property(&["source", "address"])
         .map(|a| strip_port(&a))
@@ -347,6 +355,7 @@ impl WaapHttp {
 
 impl HttpContext for WaapHttp {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let _t = Span::start(Part::RequestHeaders);
         let host = ProxyHost;
         let Some(policies) = self.policies.clone() else {
             // No bundle in this VM (cannot happen after a successful on_configure): fail
@@ -393,8 +402,14 @@ impl HttpContext for WaapHttp {
             head.headers
                 .push(("transfer-encoding".into(), b"chunked".to_vec()));
         }
-        let mut tx = Transaction::new(engine, head);
-        let v = tx.on_request_headers(&host);
+        let mut tx = {
+            let _t = Span::start(Part::NewTransaction);
+            Transaction::new(engine, head)
+        };
+        let v = {
+            let _t = Span::start(Part::EngineRequestHeaders);
+            tx.on_request_headers(&host)
+        };
         self.tx = Some(tx);
         if v.is_stop() {
             return self.after(v);
@@ -402,6 +417,7 @@ impl HttpContext for WaapHttp {
         let wants_body = self.tx.as_ref().is_some_and(|t| t.wants_request_body());
         if end_of_stream || !wants_body {
             self.request_done = true;
+            let _t = Span::start(Part::EngineRequestBody);
             let v = match self.tx.as_mut() {
                 Some(tx) => tx.on_request_body(Vec::new(), false, &host),
                 None => Verdict::Allow,
@@ -434,11 +450,15 @@ impl HttpContext for WaapHttp {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let v = tx.on_request_body(body, truncated, &host);
+        let v = {
+            let _t = Span::start(Part::EngineRequestBody);
+            tx.on_request_body(body, truncated, &host)
+        };
         self.finish_request(v)
     }
 
     fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let _t = Span::start(Part::ResponseHeaders);
         let host = ProxyHost;
         let Some(tx) = self.tx.as_mut() else {
             return Action::Continue;
@@ -462,7 +482,10 @@ impl HttpContext for WaapHttp {
                 headers.push((name, value));
             }
         }
-        let v = tx.on_response_headers(status, headers, &host);
+        let v = {
+            let _t = Span::start(Part::EngineResponseHeaders);
+            tx.on_response_headers(status, headers, &host)
+        };
         if v.is_stop() {
             return self.after(v);
         }
@@ -526,9 +549,14 @@ impl HttpContext for WaapHttp {
     }
 
     fn on_log(&mut self) {
+        timing::request_done();
+        let _t = Span::start(Part::Log);
         let host = ProxyHost;
         if let Some(tx) = self.tx.as_mut() {
-            let audit = tx.on_log(&host);
+            let audit = {
+                let _t = Span::start(Part::EngineLog);
+                tx.on_log(&host)
+            };
             if tx.would_deny().is_some() {
                 host.counter_add("waap.requests.monitored", 1);
             }
