@@ -338,26 +338,7 @@ fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
                 }
             };
             // Runs of parts with small exact languages, joined; then each other part alone.
-            // A run that cannot grow and is too common alone is also tried with its
-            // neighbours' edge bytes: the last byte of the part before it and the first byte
-            // of the part after it (CRS 930100's `/`, `\` or `%2f` is always followed by
-            // `.`, `?`, `%` or `0`).
             let mut run: Vec<Vec<u8>> = vec![Vec::new()];
-            // Last bytes of the part just before the run, when it cannot match empty.
-            let mut before: Option<Vec<u8>> = None;
-            let ends = |run: &[Vec<u8>], before: &Option<Vec<u8>>, next: Option<&Hir>| {
-                let alone = usable(run.to_vec());
-                // Only for a run too common to help alone (a set of words stays as it is).
-                if alone.as_ref().is_some_and(|a| useful(a) && !weak(a)) {
-                    return [alone, None, None];
-                }
-                [
-                    alone,
-                    before.as_ref().and_then(|b| joined_edge(&singles(b), run)),
-                    next.and_then(|n| edge_bytes(n, true))
-                        .and_then(|f| joined_edge(run, &singles(&f))),
-                ]
-            };
             for p in parts {
                 // `x{n,m}` (m > n) inside a run: the run goes on with n copies of x, then
                 // ends (the optional copies break adjacency with what follows).
@@ -368,15 +349,11 @@ fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
                             for _ in 0..r.min {
                                 joined = joined.and_then(|j| product(&j, &e));
                             }
-                            let cands = match joined {
-                                Some(j) => ends(&j, &before, None),
-                                None => ends(&run, &before, Some(p)),
-                            };
-                            for c in cands {
-                                consider(c);
+                            match joined {
+                                Some(j) => consider(usable(j)),
+                                None => consider(usable(run.clone())),
                             }
                             run = vec![Vec::new()];
-                            before = edge_bytes(p, false);
                             consider(required(p));
                             continue;
                         }
@@ -387,129 +364,26 @@ fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
                         // A literal at the length cap ends the run: appending to a cut
                         // literal would require bytes that need not be adjacent.
                         Some(joined) if joined.iter().any(|s| s.len() >= MAX_LITERAL) => {
-                            for c in ends(&joined, &before, None) {
-                                consider(c);
-                            }
+                            consider(usable(joined));
                             run = vec![Vec::new()];
-                            before = edge_bytes(p, false);
                         }
                         Some(joined) => run = joined,
                         None => {
-                            for c in ends(&run, &before, Some(p)) {
-                                consider(c);
-                            }
-                            // The new run starts right after the old one's strings.
-                            before = last_bytes(&run);
+                            consider(usable(run.clone()));
                             run = e;
                         }
                     },
                     None => {
-                        for c in ends(&run, &before, Some(p)) {
-                            consider(c);
-                        }
+                        consider(usable(run.clone()));
                         run = vec![Vec::new()];
-                        before = edge_bytes(p, false);
                         consider(required(p));
                     }
                 }
             }
-            for c in ends(&run, &before, None) {
-                consider(c);
-            }
+            consider(usable(run));
             best
         }
     }
-}
-
-/// The bytes (lowercased) that every match of `hir` starts with (`first`) or ends with,
-/// or `None` when `hir` can match the empty string or they are not a small set.
-fn edge_bytes(hir: &Hir, first: bool) -> Option<Vec<u8>> {
-    if hir.properties().minimum_len().is_none_or(|n| n == 0) {
-        return None;
-    }
-    edges(hir, first)
-}
-
-/// The first (or last) bytes of the non-empty matches of `hir`, lowercased, or `None` when
-/// they are not a small set.
-fn edges(hir: &Hir, first: bool) -> Option<Vec<u8>> {
-    let mut out = match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => Vec::new(),
-        HirKind::Literal(l) => {
-            let b = if first { l.0.first() } else { l.0.last() };
-            b.map(|b| vec![b.to_ascii_lowercase()]).unwrap_or_default()
-        }
-        HirKind::Class(c) => class_bytes(c)?,
-        HirKind::Capture(c) => edges(&c.sub, first)?,
-        HirKind::Repetition(r) if r.max == Some(0) => Vec::new(),
-        HirKind::Repetition(r) => edges(&r.sub, first)?,
-        HirKind::Concat(parts) => {
-            // A non-empty match starts (ends) with a non-empty match of some part, all the
-            // parts before (after) it having matched empty.
-            let mut acc = Vec::new();
-            let mut walk = |p: &Hir| -> Option<bool> {
-                acc.extend(edges(p, first)?);
-                Some(p.properties().minimum_len().is_some_and(|n| n > 0))
-            };
-            if first {
-                for p in parts {
-                    if walk(p)? {
-                        break;
-                    }
-                }
-            } else {
-                for p in parts.iter().rev() {
-                    if walk(p)? {
-                        break;
-                    }
-                }
-            }
-            acc
-        }
-        HirKind::Alternation(alts) => {
-            let mut acc = Vec::new();
-            for a in alts {
-                acc.extend(edges(a, first)?);
-            }
-            acc
-        }
-    };
-    out.sort_unstable();
-    out.dedup();
-    (out.len() <= MAX_CLASS).then_some(out)
-}
-
-/// The last bytes of a run's strings, or `None` when one is empty.
-fn last_bytes(run: &[Vec<u8>]) -> Option<Vec<u8>> {
-    let mut out: Vec<u8> = run
-        .iter()
-        .map(|s| s.last().copied())
-        .collect::<Option<_>>()?;
-    out.sort_unstable();
-    out.dedup();
-    Some(out)
-}
-
-/// Each byte as a one-byte string.
-fn singles(bytes: &[u8]) -> Vec<Vec<u8>> {
-    bytes.iter().map(|&b| vec![b]).collect()
-}
-
-/// Every string of `a` followed by every string of `b`, as a requirement (see
-/// [`usable`], which shortens the strings of a large product).
-fn joined_edge(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
-    if a.len().saturating_mul(b.len()) > 4 * MAX_SET {
-        return None;
-    }
-    let mut out = Vec::with_capacity(a.len() * b.len());
-    for x in a {
-        for y in b {
-            let mut s = x.clone();
-            s.extend_from_slice(y);
-            out.push(s);
-        }
-    }
-    usable(out)
 }
 
 /// Cuts literals to [`MAX_LITERAL`] bytes (a prefix of a required literal is required).
@@ -655,97 +529,6 @@ mod tests {
         assert!(admits(&set, b"price:12"));
         assert!(!admits(&set, b"plain value-1_2.3/4"));
         assert!(!admits(&[b"cat".to_vec()], b"c'a't"));
-    }
-
-    #[test]
-    fn a_common_run_is_joined_with_the_next_parts_first_bytes() {
-        // Nine separators then eight dot forms: too many strings to join whole (72), and
-        // `/` or `.` alone is in every URL. A separator followed by the first byte of a dot
-        // form is not.
-        let sep = r"(?:/|\x5c|%2f|%5c|%c0%af|%c1%9c|%u2215|%u2216|0x2f)";
-        let dot = r"(?:\.|%2e|%u002e|%c0%2e|%c0%ae|0x2e|\?|%3f)";
-        let set: Vec<Vec<u8>> = f(&format!("{sep}{dot}{{2,3}}{sep}"))
-            .into_iter()
-            .map(String::into_bytes)
-            .collect();
-        assert!(
-            !set.is_empty() && set.iter().all(|l| l.len() >= 2),
-            "{set:?}"
-        );
-        for m in ["/../", "%2f%2e%2e%5c", "0x2f..0x5c", "\\?./"] {
-            assert!(admits(&set, m.as_bytes()), "{m} {set:?}");
-        }
-        for benign in [
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36",
-            "text/html,application/xhtml+xml,*/*;q=0.8",
-            "/shop/search",
-        ] {
-            assert!(!admits(&set, benign.as_bytes()), "{benign} {set:?}");
-        }
-    }
-
-    #[test]
-    fn a_common_byte_is_joined_with_its_neighbours_edge_bytes() {
-        assert_eq!(f(r"/(?:\.x+|%[0-9a-f]+|0x[0-9]+)"), vec!["/%", "/.", "/0"]);
-        assert_eq!(f(r"(?:\.x+|%y+|0z*)/"), vec!["0/", "x/", "y/", "z/"]);
-        // Either side may be empty or too wide: then nothing is joined.
-        assert!(f(r"/(?:\.x+|%[0-9a-f]+|0x[0-9]+)?").is_empty());
-        assert!(f(r"\w+/").is_empty());
-    }
-
-    #[test]
-    fn edge_joins_never_miss_a_match() {
-        // Every string of up to five bytes over the patterns' alphabet: whatever a regex
-        // matches holds one of its required literals.
-        let patterns = [
-            r"(?:/|\x5c|%2f|0x2f|%5c|%2F|/0|%c0%af|%u2215)(?:\.|\?|%2e|0x2e|%3f|\.\.|%u002e|%c0%2e){2,3}",
-            r"[/?](?:\.|%|0)+x?",
-            r"(?:/|0)(?:\.\?|%2f|x)[f0]",
-            r"\.(?:/|%2f)?\?",
-            r"(?:ab|x/|0f|%0|/%|\?x|\.0|f\.|x\?)(?:/|\.|%|0){1,2}(?:x|f)",
-            // The next part's first bytes, the part before's last bytes.
-            r"/(?:\.x+|%[0-9a-f]+|0x[0-9]+)",
-            r"(?:\.x+|%y+|0z*)/",
-            r"(?:\.x+|%y+|0z*)?/(?:\.|%|\b)x",
-        ];
-        let alphabet = b"/.?%0fxyz";
-        for p in patterns {
-            let def = RegexDef {
-                pattern: p.into(),
-                dfa: None,
-                flags: RegexFlags {
-                    case_insensitive: true,
-                    dot_all: true,
-                    multi_line: true,
-                },
-                required_literals: vec![],
-            };
-            let set = required_factors(&def);
-            let re = regex_automata::meta::Regex::builder()
-                .syntax(waap_engine::matcher::syntax_config(&def))
-                .build(p)
-                .unwrap();
-            let mut s = Vec::new();
-            let mut checked = 0;
-            for len in 0..=5u32 {
-                for mut n in 0..alphabet.len().pow(len) {
-                    s.clear();
-                    for _ in 0..len {
-                        s.push(alphabet[n % alphabet.len()]);
-                        n /= alphabet.len();
-                    }
-                    if re.is_match(&s) {
-                        checked += 1;
-                        assert!(
-                            set.is_empty() || admits(&set, &s),
-                            "{p}: {:?} matches but holds none of {set:?}",
-                            String::from_utf8_lossy(&s)
-                        );
-                    }
-                }
-            }
-            assert!(checked > 0, "{p}: no string matched");
-        }
     }
 
     #[test]
