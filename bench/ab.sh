@@ -7,6 +7,7 @@
 #
 #   bench/ab.sh A.wasm B.wasm            (or: make bench-ab WASM_A=... WASM_B=...)
 #   EXAMPLE=crs KIND=get PAIRS=6 SECS=10 bench/ab.sh A.wasm B.wasm
+#   BUNDLE_A=old.waapb BUNDLE_B=new.waapb bench/ab.sh M.wasm M.wasm   (a compiler change)
 #
 # Needs `make build` and `make setup` (waapc, waap-devtool, waap-echo, waap-bench, Envoy)
 # and wrk. Output: each run's req/s and Envoy CPU time per request (user + system, from
@@ -40,7 +41,12 @@ script=$(target/release/waap-bench wrk-script "$KIND" "$out")
 for side in a b; do
   wasm=$wasm_a
   [ "$side" = b ] && wasm=$wasm_b
-  target/release/waap-devtool ecds --wasm "$wasm" --bundle "$out/policy.waapb" -o "$out/$side.ecds.yaml"
+  # A compiler change is compared with two bundles of the example (BUNDLE_A, BUNDLE_B,
+  # each compiled by its own waapc) and one module passed as both A and B.
+  bundle=$out/policy.waapb
+  if [ "$side" = a ] && [ -n "${BUNDLE_A:-}" ]; then bundle=$(realpath "$BUNDLE_A"); fi
+  if [ "$side" = b ] && [ -n "${BUNDLE_B:-}" ]; then bundle=$(realpath "$BUNDLE_B"); fi
+  target/release/waap-devtool ecds --wasm "$wasm" --bundle "$bundle" -o "$out/$side.ecds.yaml"
   target/release/waap-devtool render --example "$EXAMPLE" --listen "$LISTEN" --admin "$ADMIN" \
     --upstream-port "$UPSTREAM" --ecds "$out/$side.ecds.yaml" -o "$out/$side.envoy.yaml"
 done
