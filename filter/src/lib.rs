@@ -417,10 +417,12 @@ impl HttpContext for WaapHttp {
         let wants_body = self.tx.as_ref().is_some_and(|t| t.wants_request_body());
         if end_of_stream || !wants_body {
             self.request_done = true;
-            let _t = Span::start(Part::EngineRequestBody);
-            let v = match self.tx.as_mut() {
-                Some(tx) => tx.on_request_body(Vec::new(), false, &host),
-                None => Verdict::Allow,
+            let v = {
+                let _t = Span::start(Part::EngineRequestBody);
+                match self.tx.as_mut() {
+                    Some(tx) => tx.on_request_body(Vec::new(), false, &host),
+                    None => Verdict::Allow,
+                }
             };
             return self.finish_request(v);
         }
