@@ -55,20 +55,13 @@ pub const REPORT_EVERY: u64 = 4096;
 #[cfg(feature = "phase-timing")]
 mod imp {
     use super::{Part, REPORT_EVERY, SPANS};
+    use crate::host::ProxyHost;
     use core::cell::RefCell;
-    use proxy_wasm::hostcalls;
-    use proxy_wasm::types::LogLevel;
+    use waap_engine::host::{Host, LogLevel};
 
     thread_local! {
         static SUMS: RefCell<([u64; SPANS.len()], u64)> =
             const { RefCell::new(([0; SPANS.len()], 0)) };
-    }
-
-    fn now() -> u64 {
-        hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64)
     }
 
     /// Measures until dropped.
@@ -77,13 +70,13 @@ mod imp {
     impl Span {
         /// Starts measuring `part`.
         pub fn start(part: Part) -> Span {
-            Span(part, now())
+            Span(part, ProxyHost.now_nanos())
         }
     }
 
     impl Drop for Span {
         fn drop(&mut self) {
-            let d = now().saturating_sub(self.1);
+            let d = ProxyHost.now_nanos().saturating_sub(self.1);
             SUMS.with(|s| {
                 if let Ok(mut s) = s.try_borrow_mut() {
                     if let Some(v) = s.0.get_mut(self.0 as usize) {
@@ -108,7 +101,7 @@ mod imp {
             for (label, total) in SPANS.iter().zip(s.0.iter()) {
                 line.push_str(&format!(" {label}={}", total / REPORT_EVERY));
             }
-            let _ = hostcalls::log(LogLevel::Warn, &line);
+            ProxyHost.log(LogLevel::Warn, &line);
             *s = ([0; SPANS.len()], 0);
         });
     }
