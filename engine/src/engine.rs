@@ -223,6 +223,15 @@ impl Engine {
         }
         let prefilter =
             crate::prefilter::Prefilter::build(&program, crate::eval::chain_hash, &live);
+        // The keyword sets of the `@detectSQLi` shortcuts, built here rather than by the
+        // first request.
+        if program.rules.iter().any(|r| {
+            core::iter::once(&r.cond)
+                .chain(&r.chain)
+                .any(|c| matches!(c.operator, crate::program::Operator::DetectSqli))
+        }) {
+            crate::detect::warm();
+        }
         // Response body inspection reads the content type, and only then runs phase 4.
         let reads_response_head = (program.body.inspect_response && !phase_rules[4].is_empty())
             || families.api.is_some()

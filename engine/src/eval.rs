@@ -121,16 +121,16 @@ impl<'a> Val<'a> {
     fn class(&self) -> u8 {
         crate::transform::facts_class(self.facts())
     }
-    fn name(&self, c: Collection) -> Vec<u8> {
-        let cname = collection_name(c).as_bytes();
+    /// Writes the value's name (`COLLECTION` or `COLLECTION:key`) into `out`, replacing
+    /// what it held.
+    fn write_name(&self, c: Collection, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(collection_name(c).as_bytes());
         if self.key.is_empty() && !matches!(c, Collection::Tx) && is_scalar(c) {
-            return cname.to_vec();
+            return;
         }
-        let mut n = Vec::with_capacity(cname.len() + 1 + self.key.len());
-        n.extend_from_slice(cname);
-        n.push(b':');
-        n.extend_from_slice(&self.key);
-        n
+        out.push(b':');
+        out.extend_from_slice(&self.key);
     }
 }
 
@@ -247,6 +247,39 @@ fn recycle<'a, 'b>(mut v: Vec<(Collection, Val<'a>)>) -> Vec<(Collection, Val<'b
 /// A matched (name, transformed value) pair.
 type Hit = (Vec<u8>, Vec<u8>);
 
+/// The matching (name, value) pairs of one condition. The pairs' buffers outlive a
+/// `clear` and are refilled in place: a CRS GET has about 25 matches (the bookkeeping
+/// rules' TX checks, 920450's header names), which each allocated a name and a value.
+#[derive(Default)]
+pub(crate) struct Hits {
+    items: Vec<Hit>,
+    len: usize,
+}
+
+impl Hits {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    fn as_slice(&self) -> &[Hit] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+    /// Appends `val` (named in collection `c`) with the bytes `value`.
+    fn push(&mut self, c: Collection, val: &Val<'_>, value: &[u8]) {
+        if self.items.len() == self.len {
+            self.items.push(Default::default());
+        }
+        if let Some((n, v)) = self.items.get_mut(self.len) {
+            val.write_name(c, n);
+            v.clear();
+            v.extend_from_slice(value);
+            self.len += 1;
+        }
+    }
+}
+
 /// Selector regex results by (regex, key address, key length).
 type SCache = HashMap<(usize, usize, u64), bool, BuildHasherDefault<FxHasher>>;
 
@@ -345,6 +378,8 @@ pub(crate) struct Scratch {
     vbits: (SCacheMap, Vec<u64>),
     pbase: (Vec<u64>, Vec<u8>),
     values: Vec<(Collection, Val<'static>)>,
+    matched_vars: Hits,
+    spare_hits: Hits,
 }
 
 /// Scratch sets kept per engine (one per request in flight is enough; more are freed).
@@ -415,7 +450,9 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     /// the whole answer (see `tx_prefix`).
     tx_newline: bool,
     matched_var: (Vec<u8>, Vec<u8>),
-    matched_vars: Vec<(Vec<u8>, Vec<u8>)>,
+    matched_vars: Hits,
+    /// The buffers `eval_cond` fills next (the previous `matched_vars`).
+    spare_hits: Hits,
     removed_ids: Vec<(u32, u32)>,
     removed_tags: Vec<String>,
     removed_targets: Vec<(RuleRef, Target)>,
@@ -466,6 +503,8 @@ impl<E: Deref<Target = Engine> + Clone> Drop for Transaction<E> {
             vbits: core::mem::take(self.vbits.get_mut()),
             pbase: core::mem::take(self.pbase.get_mut()),
             values: recycle(core::mem::take(self.values.get_mut())),
+            matched_vars: pooled_hits(core::mem::take(&mut self.matched_vars)),
+            spare_hits: pooled_hits(core::mem::take(&mut self.spare_hits)),
         };
         if let Ok(mut pool) = self.engine.scratch.try_borrow_mut() {
             if pool.len() < SCRATCH_POOL {
@@ -473,6 +512,22 @@ impl<E: Deref<Target = Engine> + Clone> Drop for Transaction<E> {
             }
         }
     }
+}
+
+/// `h` emptied for the scratch pool, or nothing if it holds many or large buffers (a
+/// request that matched many or long values must not pin its memory).
+fn pooled_hits(mut h: Hits) -> Hits {
+    const KEEP_ITEMS: usize = 64;
+    const KEEP_BYTES: usize = 4096;
+    if h.items.len() > KEEP_ITEMS
+        || h.items
+            .iter()
+            .any(|(n, v)| n.capacity() > KEEP_BYTES || v.capacity() > KEEP_BYTES)
+    {
+        return Hits::default();
+    }
+    h.clear();
+    h
 }
 
 #[derive(Clone, Debug)]
@@ -507,7 +562,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             tx: sc.tx,
             tx_newline,
             matched_var: Default::default(),
-            matched_vars: Vec::new(),
+            matched_vars: sc.matched_vars,
+            spare_hits: sc.spare_hits,
             removed_ids: Vec::new(),
             removed_tags: Vec::new(),
             removed_targets: Vec::new(),
@@ -972,7 +1028,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         // The caller has asked the prefilter (`may_match`).
         for (i, cond) in core::iter::once(&rule.cond).chain(&rule.chain).enumerate() {
             let filter = if i == 0 { self.value_filter(ri) } else { None };
-            let (hits, errors) = self.eval_cond(rule, cond, filter);
+            let mut hits = core::mem::take(&mut self.spare_hits);
+            let errors = self.eval_cond(rule, cond, filter, &mut hits);
             self.errors += errors;
             if errors > 0 {
                 host.log(
@@ -981,11 +1038,12 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 );
             }
             if hits.is_empty() {
+                self.spare_hits = hits;
                 return false;
             }
             // Per matching value, as ModSecurity v3 does: MATCHED_VAR, captures, setvars
             // (so an anomaly score grows once per matching variable).
-            for hit in &hits {
+            for hit in hits.as_slice() {
                 // Field by field: `clone_from` reuses the buffers of the previous match.
                 self.matched_var.0.clone_from(&hit.0);
                 self.matched_var.1.clone_from(&hit.1);
@@ -1006,7 +1064,8 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                     }
                 }
             }
-            self.matched_vars = hits;
+            // The previous matches' buffers are the next condition's.
+            self.spare_hits = core::mem::replace(&mut self.matched_vars, hits);
         }
         true
     }
@@ -1041,15 +1100,18 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         });
     }
 
-    /// Runs one condition over its targets; returns the matching (name, value) pairs.
-    /// With a `filter` (see [`Self::value_filter`]), values the prefilter scanned without
-    /// finding the rule's literal are not tested.
+    /// Runs one condition over its targets, leaving the matching (name, value) pairs in
+    /// `hits` (cleared first); returns the number of regex evaluation errors. With a
+    /// `filter` (see [`Self::value_filter`]), values the prefilter scanned without finding
+    /// the rule's literal are not tested.
     fn eval_cond<'s>(
         &'s self,
         rule: &Rule,
         cond: &'s Condition,
         filter: Option<ValueFilter>,
-    ) -> (Vec<Hit>, u32) {
+        hits: &mut Hits,
+    ) -> u32 {
+        hits.clear();
         // Fast path: one TX variable by name, untransformed (CRS's paranoia-level and
         // anomaly-score checks, a third of the rules a request runs).
         if let ([t], [], false) = (
@@ -1065,14 +1127,13 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 self.removed_targets.is_empty(),
             ) {
                 let Some(v) = self.tx.get(k.as_str()).map(|t| &t.v) else {
-                    return (Vec::new(), 0);
+                    return 0;
                 };
                 let (m, e) = self.test(cond, v);
-                if !m {
-                    return (Vec::new(), e);
+                if m {
+                    hits.push(Collection::Tx, &Val::keyed(k.as_bytes(), v), v);
                 }
-                let name = Val::keyed(k.as_bytes(), v).name(Collection::Tx);
-                return (vec![(name, v.clone())], e);
+                return e;
             }
         }
         // The buffer of the last condition, reused: most rules read a handful of values,
@@ -1084,7 +1145,6 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         for t in &cond.targets {
             self.gather(rule, t, &mut values);
         }
-        let mut hits = Vec::new();
         let mut errors = 0;
         let chain = chain_hash(&cond.transforms);
         for (coll, val) in values.drain(..) {
@@ -1122,11 +1182,11 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 cur
             };
             if matched {
-                hits.push((val.name(coll), cur.to_vec()));
+                hits.push(coll, &val, &cur);
             }
         }
         self.values.replace(recycle(values));
-        (hits, errors)
+        errors
     }
 
     /// Applies `transforms` to a value, through the cache when the value is stable.
@@ -1852,11 +1912,13 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             MatchedVarName => emit(scalar(Cow::Borrowed(&self.matched_var.0))),
             MatchedVars => (self
                 .matched_vars
+                .as_slice()
                 .iter()
                 .map(|(k, v)| Val::keyed(k, v.as_slice())))
             .for_each(&mut *emit),
             MatchedVarsNames => (self
                 .matched_vars
+                .as_slice()
                 .iter()
                 .map(|(k, _)| Val::keyed(k, k.as_slice())))
             .for_each(&mut *emit),
