@@ -139,6 +139,9 @@ pub mod feature {
     pub const EDGE_SPACE: u32 = 1 << 19;
     /// `//`.
     pub const SLASH_SLASH: u32 = 1 << 20;
+    /// A byte outside `[A-Za-z0-9_.- ]`. No transformation's trigger: with the bits above
+    /// it decides the [`super::plain_class`] in the same pass (see [`super::facts`]).
+    pub const NOT_PLAIN: u32 = 1 << 21;
     /// Set for every value: the trigger of transformations that change (almost) anything.
     pub const ALWAYS: u32 = 1 << 31;
 }
@@ -170,6 +173,9 @@ const BYTE_FEATURES: [u32; 256] = {
             b',' | b';' => COMMA,
             _ => 0,
         };
+        if !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b' ')) {
+            t[b] |= NOT_PLAIN;
+        }
         b += 1;
     }
     t
@@ -215,7 +221,20 @@ const CLASS_MASK: u32 = 3 << CLASS_SHIFT;
 /// value (never 0: `ALWAYS` is set). Read back with [`facts_features`] and
 /// [`facts_class`].
 pub fn facts(v: &[u8]) -> u32 {
-    features(v) | (u32::from(plain_class(v)) << CLASS_SHIFT)
+    use feature::*;
+    let f = features(v);
+    // `plain_class` from the same pass: a byte outside the plain set, `--`, two spaces,
+    // or a space or `.` at an end make 0 (a space after `/` needs a `/`, outside the
+    // set); otherwise a space makes 1.
+    let class: u32 =
+        if f & (NOT_PLAIN | DASH_DASH | SPACE_RUN | EDGE_SPACE) != 0 || v.last() == Some(&b'.') {
+            0
+        } else if f & SPACE != 0 {
+            1
+        } else {
+            2
+        };
+    f | (class << CLASS_SHIFT)
 }
 
 /// The [`features`] part of [`facts`].
@@ -537,6 +556,22 @@ mod tests {
             check(v);
         }
         assert!(checked > 50_000, "only {checked} cases");
+    }
+
+    /// `facts` decides the plain class from its one pass as `plain_class` does: every
+    /// string up to length 5 over the bytes that class looks at.
+    #[test]
+    fn facts_class_is_plain_class() {
+        let mut n = 0;
+        crate::each_string(b"aZ0_.- /%\t", 5, |v| {
+            assert_eq!(
+                super::facts_class(super::facts(&v)),
+                super::plain_class(&v),
+                "{v:?}"
+            );
+            n += 1;
+        });
+        assert!(n > 100_000, "{n}");
     }
 
     /// `apply` returns `Cow::Borrowed` only for an unchanged value (the evaluator's
