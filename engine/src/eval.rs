@@ -90,10 +90,16 @@ impl<'a> Val<'a> {
             ..Self::scalar(Cow::Borrowed(value))
         }
     }
-    fn owned(key: &'a [u8], value: Vec<u8>) -> Self {
+    /// A `&COLLECTION` count: small counts (most) borrow their digits.
+    fn count(n: usize) -> Self {
+        const DIGITS: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
+        let value = match DIGITS.get(n) {
+            Some(d) => Cow::Borrowed(*d),
+            None => Cow::Owned(n.to_string().into_bytes()),
+        };
         Val {
-            key: Cow::Borrowed(key),
-            value: Cow::Owned(value),
+            key: Cow::Borrowed(b""),
+            value,
             stable: false,
             facts: Facts::Own(FactCell::new(0)),
         }
@@ -380,6 +386,7 @@ pub(crate) struct Scratch {
     values: Vec<(Collection, Val<'static>)>,
     matched_vars: Hits,
     spare_hits: Hits,
+    empty: Rc<[u8]>,
 }
 
 /// Scratch sets kept per engine (one per request in flight is enough; more are freed).
@@ -453,6 +460,9 @@ pub struct Transaction<E: Deref<Target = Engine> + Clone> {
     matched_vars: Hits,
     /// The buffers `eval_cond` fills next (the previous `matched_vars`).
     spare_hits: Hits,
+    /// The one empty transformation result every empty step result shares (a strict
+    /// `base64Decode` of most values is empty).
+    empty: Rc<[u8]>,
     removed_ids: Vec<(u32, u32)>,
     removed_tags: Vec<String>,
     removed_targets: Vec<(RuleRef, Target)>,
@@ -505,6 +515,7 @@ impl<E: Deref<Target = Engine> + Clone> Drop for Transaction<E> {
             values: recycle(core::mem::take(self.values.get_mut())),
             matched_vars: pooled_hits(core::mem::take(&mut self.matched_vars)),
             spare_hits: pooled_hits(core::mem::take(&mut self.spare_hits)),
+            empty: self.empty.clone(),
         };
         if let Ok(mut pool) = self.engine.scratch.try_borrow_mut() {
             if pool.len() < SCRATCH_POOL {
@@ -564,6 +575,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             matched_var: Default::default(),
             matched_vars: sc.matched_vars,
             spare_hits: sc.spare_hits,
+            empty: sc.empty,
             removed_ids: Vec::new(),
             removed_tags: Vec::new(),
             removed_targets: Vec::new(),
@@ -1296,6 +1308,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         }
         let out: Option<Rc<[u8]>> = match t.apply(bytes) {
             Cow::Borrowed(_) => None,
+            Cow::Owned(o) if o.is_empty() => Some(self.empty.clone()),
             Cow::Owned(o) => Some(o.into()),
         };
         if let Ok(mut c) = self.tcache.try_borrow_mut() {
@@ -1646,7 +1659,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 .filter(|(name, _)| keep(name.as_bytes()));
             if t.count {
                 let n = usize::from(found.is_some());
-                out.push((c, Val::owned(b"", n.to_string().into_bytes())));
+                out.push((c, Val::count(n)));
             } else if let Some((name, v)) = found {
                 let mut val = Val::keyed(name.as_bytes(), v);
                 val.stable = false;
@@ -1682,7 +1695,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
         if t.count {
             let n = out.len() - start;
             out.truncate(start);
-            out.push((c, Val::owned(b"", n.to_string().into_bytes())));
+            out.push((c, Val::count(n)));
         }
     }
 
@@ -2026,20 +2039,24 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 )
             }
         };
-        let value: Cow<'_, [u8]> = match literal(&sv.value) {
-            Some(l) => Cow::Borrowed(l),
-            None => Cow::Owned(self.expand(&sv.value, Some(rule)).into_owned()),
-        };
         let mut digits = [0u8; 20];
         let new: Cow<'_, [u8]> = match sv.op {
-            SetVarOp::Set => value,
+            SetVarOp::Set => match literal(&sv.value) {
+                Some(l) => Cow::Borrowed(l),
+                None => Cow::Owned(self.expand(&sv.value, Some(rule)).into_owned()),
+            },
             SetVarOp::Add | SetVarOp::Sub => {
+                // Only the number is needed: an expanded operand (CRS adds
+                // `%{tx.critical_anomaly_score}` to its scores) is read where it lies.
+                let d = match literal(&sv.value) {
+                    Some(l) => operator::atoi(l),
+                    None => operator::atoi(&self.expand(&sv.value, Some(rule))),
+                };
                 let old = self
                     .tx
                     .get(&*name)
                     .map(|t| operator::atoi(&t.v))
                     .unwrap_or(0);
-                let d = operator::atoi(&value);
                 let n = if sv.op == SetVarOp::Add {
                     old.saturating_add(d)
                 } else {
