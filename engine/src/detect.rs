@@ -148,8 +148,7 @@ const KEYWORD_MAX: usize = 32;
 /// Whether libinjection's keyword table holds `word` (compared upper case, as it does),
 /// without allocating. Words and dotted runs (the shortcuts' lookups) go to a hash set of
 /// the table's entries made of `[A-Z0-9_.]`; anything else to a binary search of the
-/// whole table. A binary search touches about 28 scattered cache lines (14 entries and
-/// their strings), which behind a proxy are mostly misses.
+/// whole table (about 14 string compares, each reading an entry and its string).
 fn is_sql_keyword(word: &[u8]) -> bool {
     let mut upper = [0u8; KEYWORD_MAX];
     let Some(buf) = upper.get_mut(..word.len()) else {
