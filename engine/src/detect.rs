@@ -186,47 +186,13 @@ fn word_keywords() -> &'static WordSet {
     })
 }
 
-type WordSet = std::collections::HashSet<&'static [u8], std::hash::BuildHasherDefault<WordHasher>>;
+type WordSet =
+    std::collections::HashSet<&'static [u8], std::hash::BuildHasherDefault<crate::eval::FxHasher>>;
 
 /// Builds the keyword sets the shortcuts use, so the first request does not.
 pub fn warm() {
     word_keywords();
     hex_keywords();
-}
-
-/// A multiplicative hash over 8-byte chunks (keys are short upper-case words).
-#[derive(Default, Clone, Copy)]
-struct WordHasher(u64);
-
-impl WordHasher {
-    fn mix(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for WordHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(c);
-            self.mix(u64::from_le_bytes(a));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut a = [0u8; 8];
-            if let Some(d) = a.get_mut(..rest.len()) {
-                d.copy_from_slice(rest);
-            }
-            self.mix(u64::from_le_bytes(a));
-        }
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.mix(i as u64);
-    }
 }
 
 /// Whether libinjection reads `v` as exactly one token: a word (`[A-Za-z_][A-Za-z0-9_]*`,

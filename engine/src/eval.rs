@@ -90,16 +90,11 @@ impl<'a> Val<'a> {
             ..Self::scalar(Cow::Borrowed(value))
         }
     }
-    /// A `&COLLECTION` count: small counts (most) borrow their digits.
+    /// A `&COLLECTION` count.
     fn count(n: usize) -> Self {
-        const DIGITS: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
-        let value = match DIGITS.get(n) {
-            Some(d) => Cow::Borrowed(*d),
-            None => Cow::Owned(n.to_string().into_bytes()),
-        };
         Val {
             key: Cow::Borrowed(b""),
-            value,
+            value: number(n),
             stable: false,
             facts: Facts::Own(FactCell::new(0)),
         }
@@ -219,17 +214,29 @@ fn scan_form<'v>(val: &'v Val<'_>, tv: &'v [u8], stable: bool) -> (&'v [u8], boo
     }
 }
 
-/// FxHash-style hasher for the transformation cache (keys are addresses and small ints).
+/// FxHash-style hasher for the evaluator's caches (keys are addresses and small ints)
+/// and the `@detectSQLi` keyword set (short words, taken 8 bytes at a time).
 #[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl core::hash::Hasher for FxHasher {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(a));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut a = [0u8; 8];
+            if let Some(d) = a.get_mut(..rest.len()) {
+                d.copy_from_slice(rest);
+            }
+            self.write_u64(u64::from_le_bytes(a));
         }
     }
     fn write_u64(&mut self, i: u64) {
@@ -248,6 +255,15 @@ impl core::hash::Hasher for FxHasher {
 fn recycle<'a, 'b>(mut v: Vec<(Collection, Val<'a>)>) -> Vec<(Collection, Val<'b>)> {
     v.clear();
     v.into_iter().filter_map(|_| None).collect()
+}
+
+/// `n` in decimal: counts and sizes under 10 (most) borrow their digit.
+fn number(n: usize) -> Cow<'static, [u8]> {
+    const DIGITS: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
+    match DIGITS.get(n) {
+        Some(d) => Cow::Borrowed(*d),
+        None => Cow::Owned(n.to_string().into_bytes()),
+    }
 }
 
 /// A matched (name, transformed value) pair.
@@ -1817,7 +1833,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                     .chain(post)
                     .map(|(k, v)| k.len() + v.len())
                     .sum();
-                emit(scalar(Cow::Owned(n.to_string().into_bytes())));
+                emit(scalar(number(n)));
             }
             RequestCookies => {
                 members_with(&self.hd.cookies, &hf.cookies, false).for_each(&mut *emit)
@@ -1854,7 +1870,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             }
             RequestBodyLength => {
                 let n = body.map(|b| b.raw.len()).unwrap_or(0);
-                emit(scalar(Cow::Owned(n.to_string().into_bytes())));
+                emit(scalar(number(n)));
             }
             Xml => {
                 if let Some(b) = body {
@@ -1880,7 +1896,7 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
             }
             FilesCombinedSize => {
                 let n: usize = body.map(|b| b.files.iter().map(|f| f.2).sum()).unwrap_or(0);
-                emit(scalar(Cow::Owned(n.to_string().into_bytes())));
+                emit(scalar(number(n)));
             }
             MultipartPartHeaders => {
                 if let Some(b) = body {
@@ -2046,12 +2062,10 @@ impl<E: Deref<Target = Engine> + Clone> Transaction<E> {
                 None => Cow::Owned(self.expand(&sv.value, Some(rule)).into_owned()),
             },
             SetVarOp::Add | SetVarOp::Sub => {
-                // Only the number is needed: an expanded operand (CRS adds
-                // `%{tx.critical_anomaly_score}` to its scores) is read where it lies.
-                let d = match literal(&sv.value) {
-                    Some(l) => operator::atoi(l),
-                    None => operator::atoi(&self.expand(&sv.value, Some(rule))),
-                };
+                // Only the number is needed: the operand is read where `expand` leaves
+                // it (a literal or a lone TX variable, as CRS's
+                // `%{tx.critical_anomaly_score}`, is not copied).
+                let d = operator::atoi(&self.expand(&sv.value, Some(rule)));
                 let old = self
                     .tx
                     .get(&*name)

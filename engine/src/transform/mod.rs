@@ -250,7 +250,9 @@ pub fn facts_class(facts: u32) -> u8 {
 /// How far the prefilter may trust a value's raw bytes for every transformed form:
 /// 2 for [`is_plain`] values, 1 for values that are plain apart from single inner spaces
 /// (every [`Transform::plain_identity`] transformation but `removeWhitespace`, which joins
-/// words, leaves them unchanged up to case), 0 for the rest.
+/// words, leaves them unchanged up to case), 0 for the rest. The definition: the
+/// evaluator reads the class from [`facts`], which derives it from its features pass
+/// (`facts_class_is_plain_class` holds the two equal).
 pub fn plain_class(v: &[u8]) -> u8 {
     let mut prev = b'/';
     let mut spaced = false;
